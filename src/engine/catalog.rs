@@ -1,0 +1,302 @@
+//! The image catalog: which container images are at risk from Go's cgo resolver.
+//!
+//! The built-in entries are data (`catalog.yaml`), so adding an agent is a data
+//! change with its reason written next to it. Patterns are compiled once, when the
+//! policy loads; matching an image then allocates nothing.
+
+use serde::{Deserialize, Serialize};
+
+use super::EngineError;
+
+/// The catalog shipped in the binary.
+pub const BUILTIN_CATALOG: &str = include_str!("catalog.yaml");
+
+/// How an image relates to the cgo resolver crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Risk {
+    /// A Go program built with cgo: can take libc's getaddrinfo. Gets the fix.
+    AtRisk,
+    /// A Go program built without cgo (or with `netgo`): always pure Go.
+    PureGo,
+    /// Not a Go program: GODEBUG does nothing.
+    NotGo,
+}
+
+/// One catalog entry as written in `catalog.yaml` or a policy file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    /// Stable identifier, used by a policy's `catalog.remove`.
+    pub id: String,
+    /// Human name shown in reports.
+    pub name: String,
+    /// Risk class.
+    pub risk: Risk,
+    /// Why the entry has this risk: the sentence a report shows.
+    pub reason: String,
+    /// Image patterns (see `catalog.yaml` for the syntax).
+    pub images: Vec<String>,
+}
+
+/// Parses the built-in catalog.
+pub fn builtin_entries() -> Vec<CatalogEntry> {
+    // The built-in file is checked by a unit test; failing here would be a build bug.
+    serde_saphyr::from_str(BUILTIN_CATALOG).unwrap_or_default()
+}
+
+/// A compiled catalog: entries in priority order, first match wins.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    entries: Vec<CompiledEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledEntry {
+    entry: CatalogEntry,
+    patterns: Vec<Pattern>,
+}
+
+impl Catalog {
+    /// Compiles entries; a malformed pattern is an error naming the entry.
+    pub fn compile(entries: Vec<CatalogEntry>) -> Result<Self, EngineError> {
+        let entries = entries
+            .into_iter()
+            .map(|entry| {
+                let patterns = entry
+                    .images
+                    .iter()
+                    .map(|p| Pattern::parse(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|why| EngineError::BadPattern {
+                        entry: entry.id.clone(),
+                        why,
+                    })?;
+                Ok(CompiledEntry { entry, patterns })
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        Ok(Catalog { entries })
+    }
+
+    /// The first entry whose patterns match `image`.
+    pub fn lookup(&self, image: &str) -> Option<&CatalogEntry> {
+        let image = ImageRef::parse(image)?;
+        self.entries
+            .iter()
+            .find(|e| e.patterns.iter().any(|p| p.matches(&image)))
+            .map(|e| &e.entry)
+    }
+
+    /// Every entry, in priority order (for the chart's matchConditions and docs).
+    pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
+        self.entries.iter().map(|e| &e.entry)
+    }
+}
+
+/// An image reference split into registry and repository path; tag and digest
+/// are dropped because a catalog entry covers every version of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageRef<'a> {
+    /// Registry host (with port), `docker.io` when none is written.
+    pub registry: &'a str,
+    /// Repository path without the registry, e.g. `grafana/promtail` or `nginx`.
+    pub path: &'a str,
+}
+
+impl<'a> ImageRef<'a> {
+    /// Parses `[registry[:port]/]path[:tag][@digest]`; `None` for an empty reference.
+    pub fn parse(reference: &'a str) -> Option<Self> {
+        let reference = reference.trim();
+        let without_digest = reference.split_once('@').map_or(reference, |(name, _)| name);
+        let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+        let name = match without_digest[last_slash..].find(':') {
+            Some(colon) => &without_digest[..last_slash + colon],
+            None => without_digest,
+        };
+        if name.is_empty() {
+            return None;
+        }
+        let (registry, path) = match name.split_once('/') {
+            Some((first, rest)) if is_registry_host(first) => (first, rest),
+            _ => ("docker.io", name),
+        };
+        Some(ImageRef { registry, path })
+    }
+
+    /// Path components, with Docker Hub's implicit `library/` made explicit.
+    fn components(&self) -> impl DoubleEndedIterator<Item = &'a str> + Clone {
+        let library = (is_docker_hub(self.registry) && !self.path.contains('/')).then_some("library");
+        library.into_iter().chain(self.path.split('/'))
+    }
+}
+
+/// The first component of a reference is a registry when it looks like a host.
+fn is_registry_host(component: &str) -> bool {
+    component.contains(['.', ':']) || component == "localhost"
+}
+
+fn is_docker_hub(registry: &str) -> bool {
+    matches!(registry, "docker.io" | "index.docker.io" | "registry-1.docker.io")
+}
+
+/// A compiled image pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    /// Set when the pattern starts with a registry host: then it is anchored.
+    registry: Option<String>,
+    components: Vec<String>,
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() || text.contains(['@', ' ']) {
+            return Err(format!("image pattern {text:?} is empty or has '@' or spaces"));
+        }
+        let mut components: Vec<String> = text.split('/').map(str::to_owned).collect();
+        if components.iter().any(String::is_empty) {
+            return Err(format!("image pattern {text:?} has an empty path component"));
+        }
+        let registry = (components.len() > 1 && is_registry_host(&components[0])).then(|| components.remove(0));
+        if components.last().is_some_and(|c| c.contains(':')) {
+            return Err(format!("image pattern {text:?} has a tag; patterns match every tag"));
+        }
+        Ok(Pattern { registry, components })
+    }
+
+    fn matches(&self, image: &ImageRef<'_>) -> bool {
+        match &self.registry {
+            Some(registry) => {
+                let same_registry =
+                    registry == image.registry || (is_docker_hub(registry) && is_docker_hub(image.registry));
+                same_registry
+                    && image.components().count() == self.components.len()
+                    && image.components().zip(&self.components).all(|(c, p)| glob(p, c))
+            }
+            None => {
+                let mut image_tail = image.components().rev();
+                self.components
+                    .iter()
+                    .rev()
+                    .all(|p| image_tail.next().is_some_and(|c| glob(p, c)))
+            }
+        }
+    }
+}
+
+/// `*` matches any run of characters within one path component.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin() -> Catalog {
+        Catalog::compile(serde_saphyr::from_str(BUILTIN_CATALOG).expect("built-in catalog parses"))
+            .expect("built-in catalog compiles")
+    }
+
+    fn id(image: &str) -> Option<String> {
+        builtin().lookup(image).map(|e| e.id.clone())
+    }
+
+    #[test]
+    fn builtin_catalog_parses_and_every_entry_has_images_and_a_reason() {
+        let entries: Vec<CatalogEntry> = serde_saphyr::from_str(BUILTIN_CATALOG).unwrap();
+        assert!(entries.len() >= 10);
+        for e in &entries {
+            assert!(!e.images.is_empty() && e.reason.len() > 10, "{}", e.id);
+        }
+        assert_eq!(builtin_entries(), entries);
+    }
+
+    #[test]
+    fn image_references_parse_like_the_container_runtime() {
+        let r = ImageRef::parse("registry.example.com:5000/team/loggie:v1.5@sha256:abc").unwrap();
+        assert_eq!((r.registry, r.path), ("registry.example.com:5000", "team/loggie"));
+        let r = ImageRef::parse("localhost:5000/promtail").unwrap();
+        assert_eq!((r.registry, r.path), ("localhost:5000", "promtail"));
+        let r = ImageRef::parse("busybox").unwrap();
+        assert_eq!((r.registry, r.path), ("docker.io", "busybox"));
+        assert_eq!(r.components().collect::<Vec<_>>(), ["library", "busybox"]);
+        let r = ImageRef::parse("grafana/promtail@sha256:0123").unwrap();
+        assert_eq!((r.registry, r.path), ("docker.io", "grafana/promtail"));
+        assert_eq!(ImageRef::parse(""), None);
+        assert_eq!(ImageRef::parse(":latest"), None);
+    }
+
+    #[test]
+    fn real_agent_images_match_their_entries() {
+        assert_eq!(id("loggieio/loggie:v1.5.0").as_deref(), Some("loggie"));
+        assert_eq!(id("harbor.corp:8443/mirror/loggieio/loggie@sha256:ff").as_deref(), Some("loggie"));
+        assert_eq!(id("docker.elastic.co/beats/filebeat:8.15.0").as_deref(), Some("filebeat"));
+        assert_eq!(id("docker.elastic.co/beats/filebeat-wolfi:8.15.0").as_deref(), Some("filebeat"));
+        assert_eq!(id("elastic/metricbeat:7.17.0").as_deref(), Some("beats"));
+        assert_eq!(id("docker.io/grafana/promtail:3.5.1").as_deref(), Some("promtail"));
+        assert_eq!(id("gcr.io/datadoghq/agent:7.70.0").as_deref(), Some("datadog-agent"));
+        assert_eq!(id("public.ecr.aws/datadog/agent").as_deref(), Some("datadog-agent"));
+        assert_eq!(id("cr.fluentbit.io/fluent/fluent-bit:5.1.1").as_deref(), Some("fluent-bit"));
+        assert_eq!(id("fluent/fluentd-kubernetes-daemonset:v1-debian").as_deref(), Some("fluentd"));
+        assert_eq!(id("quay.io/fluentd_elasticsearch/fluentd:v2.5.2").as_deref(), Some("fluentd"));
+        assert_eq!(id("grafana/alloy:v1.4.0").as_deref(), Some("grafana-alloy"));
+        assert_eq!(id("otel/opentelemetry-collector-contrib:0.110.0").as_deref(), Some("otel-collector"));
+        assert_eq!(id("timberio/vector:0.41.0-distroless-libc").as_deref(), Some("vector"));
+    }
+
+    #[test]
+    fn unrelated_images_match_nothing() {
+        for image in ["busybox", "nginx:1.27", "gcr.io/datadoghq/cluster-agent:7.70", "my/promtail-exporter", "registry.k8s.io/dns/k8s-dns-node-cache:1.15.13"] {
+            assert_eq!(id(image), None, "{image}");
+        }
+    }
+
+    #[test]
+    fn anchored_patterns_need_the_registry_and_the_whole_path() {
+        let p = Pattern::parse("docker.io/library/nginx").unwrap();
+        assert!(p.matches(&ImageRef::parse("nginx:1").unwrap()));
+        assert!(p.matches(&ImageRef::parse("index.docker.io/library/nginx").unwrap()));
+        assert!(!p.matches(&ImageRef::parse("quay.io/library/nginx").unwrap()));
+        assert!(!p.matches(&ImageRef::parse("docker.io/x/library/nginx").unwrap()));
+    }
+
+    #[test]
+    fn bad_patterns_are_rejected_with_the_entry_named() {
+        let entry = CatalogEntry {
+            id: "mine".into(),
+            name: "Mine".into(),
+            risk: Risk::AtRisk,
+            reason: "because".into(),
+            images: vec!["x//y".into()],
+        };
+        let err = Catalog::compile(vec![entry]).unwrap_err().to_string();
+        assert!(err.contains("mine") && err.contains("x//y"), "{err}");
+        assert!(Pattern::parse("agent:7").is_err());
+    }
+
+    #[test]
+    fn glob_matches_within_a_component() {
+        assert!(glob("filebeat*", "filebeat"));
+        assert!(glob("filebeat*", "filebeat-oss"));
+        assert!(glob("*beat*", "metricbeat"));
+        assert!(glob("a*b*c", "abbc"));
+        assert!(!glob("a*b", "ab-c"));
+        assert!(!glob("filebeat", "filebeat2"));
+        assert!(!glob("ab*ba", "aba"));
+    }
+}

@@ -1,1 +1,377 @@
-//! stub
+//! `netdns-guard dry-run`: the engine over manifest streams, for CI, GitOps, Helm
+//! post-rendering and KRM functions (DESIGN.md §5).
+//!
+//! Output is rendered completely in memory and only then written, so an error in the
+//! tenth file leaves stdout empty rather than half-written. Documents that are not
+//! changed are echoed byte for byte.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::engine::Engine;
+use crate::engine::report::{ContainerReport, PodReport};
+use crate::manifest::stream::{self, Document, Origin, ParseError};
+use crate::manifest::{self, ObjectReview, ShapeError};
+
+/// Output formats of `-o`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// The manifests, changed where needed (unchanged documents byte for byte).
+    #[default]
+    Yaml,
+    /// The manifests as JSON: one object, or a `List` when there are several.
+    Json,
+    /// The JSON Patch of each changed object.
+    Patch,
+    /// A unified diff of each changed object.
+    Diff,
+    /// A report a person reads: every workload, every container, why.
+    Report,
+    /// The same report as JSON, for tools.
+    ReportJson,
+}
+
+/// One input named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    Path(PathBuf),
+}
+
+impl Input {
+    /// `-` is stdin; anything else a file or directory.
+    pub fn parse(arg: &str) -> Input {
+        if arg == "-" { Input::Stdin } else { Input::Path(arg.into()) }
+    }
+}
+
+/// A read input: its name for messages and its text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+/// Everything that makes a dry-run fail (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum DryRunError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not UTF-8 text")]
+    NotText { path: String },
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error("{origin}: {error}")]
+    Shape { origin: Origin, error: ShapeError },
+    #[error("no input: give -f PATH (repeatable, '-' for stdin) or pipe manifests on stdin")]
+    NoInput,
+}
+
+/// Reads every input; directories are walked recursively, in name order, for
+/// `.yaml`, `.yml` and `.json` files.
+pub fn read_inputs(inputs: &[Input], stdin: &mut dyn Read) -> Result<Vec<Source>, DryRunError> {
+    let mut sources = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Stdin => {
+                let mut bytes = Vec::new();
+                stdin.read_to_end(&mut bytes).map_err(|source| DryRunError::Read {
+                    path: "<stdin>".into(),
+                    source,
+                })?;
+                sources.push(Source {
+                    name: "<stdin>".into(),
+                    text: String::from_utf8(bytes).map_err(|_| DryRunError::NotText { path: "<stdin>".into() })?,
+                });
+            }
+            Input::Path(path) if path.is_dir() => {
+                for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
+                    let entry = entry.map_err(|e| DryRunError::Read {
+                        path: e.path().unwrap_or(path).display().to_string(),
+                        source: e.into(),
+                    })?;
+                    if entry.file_type().is_file() && is_manifest_file(entry.path()) {
+                        sources.push(read_file(entry.path())?);
+                    }
+                }
+            }
+            Input::Path(path) => sources.push(read_file(path)?),
+        }
+    }
+    Ok(sources)
+}
+
+fn is_manifest_file(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+}
+
+fn read_file(path: &Path) -> Result<Source, DryRunError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| DryRunError::Read {
+        path: name.clone(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| DryRunError::NotText { path: name.clone() })?;
+    Ok(Source { name, text })
+}
+
+/// The rendered result of a dry-run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Everything to write to stdout.
+    pub stdout: String,
+    /// Whether any object would change (for `--exit-code`).
+    pub changed: bool,
+    /// Warnings, prefixed with the object they concern, for stderr.
+    pub warnings: Vec<String>,
+}
+
+/// One document after the engine ran over it.
+struct Processed<'s> {
+    document: Document<'s>,
+    /// The document as it was, kept only for `-o diff`.
+    before: Option<Value>,
+    reviews: Vec<ObjectReview>,
+}
+
+impl Processed<'_> {
+    fn changed(&self) -> bool {
+        self.reviews.iter().any(|r| !r.patch.is_empty())
+    }
+}
+
+/// Runs the engine over every document of every source and renders `format`.
+pub fn run(engine: &Engine, sources: &[Source], format: OutputFormat) -> Result<Outcome, DryRunError> {
+    let mut processed = Vec::new();
+    for source in sources {
+        for mut document in stream::parse(&source.name, &source.text)? {
+            let before = (format == OutputFormat::Diff).then(|| document.value.clone());
+            let reviews = manifest::mutate_document(engine, &mut document.value).map_err(|error| DryRunError::Shape {
+                origin: document.origin.clone(),
+                error,
+            })?;
+            processed.push(Processed {
+                document,
+                before,
+                reviews,
+            });
+        }
+    }
+    if let Some(list) = single_resource_list(&mut processed) {
+        add_krm_results(list);
+    }
+    let changed = processed.iter().any(Processed::changed);
+    let warnings = processed
+        .iter()
+        .flat_map(|p| p.reviews.iter())
+        .flat_map(|r| r.review.report.warnings.iter().map(move |w| format!("{}: {w}", r.object)))
+        .collect();
+    let stdout = match format {
+        OutputFormat::Yaml => render_yaml(&processed),
+        OutputFormat::Json => render_json(&processed),
+        OutputFormat::Patch => render_patches(&processed),
+        OutputFormat::Diff => render_diff(&processed),
+        OutputFormat::Report => render_report(&processed),
+        OutputFormat::ReportJson => render_report_json(&processed),
+    };
+    Ok(Outcome {
+        stdout,
+        changed,
+        warnings,
+    })
+}
+
+/// The input is a KRM function call when it is exactly one `ResourceList`.
+fn single_resource_list<'a, 's>(processed: &'a mut [Processed<'s>]) -> Option<&'a mut Processed<'s>> {
+    let mut lists = processed.iter_mut().filter(|p| !p.document.value.is_null());
+    let first = lists.next()?;
+    let is_list = first.document.value.get("kind").and_then(Value::as_str) == Some("ResourceList");
+    (is_list && lists.next().is_none()).then_some(first)
+}
+
+/// KRM functions report through `results`: one entry per change and warning.
+fn add_krm_results(list: &mut Processed<'_>) {
+    let mut results = Vec::new();
+    for review in &list.reviews {
+        let resource_ref = serde_json::to_value(&review.object).unwrap_or_default();
+        if let Some(status) = &review.review.report.status {
+            results.push(json!({ "message": format!("netdns-guard {status}"), "severity": "info", "resourceRef": resource_ref }));
+        }
+        for warning in &review.review.report.warnings {
+            results.push(json!({ "message": warning, "severity": "warning", "resourceRef": resource_ref }));
+        }
+    }
+    if !results.is_empty()
+        && let Some(object) = list.document.value.as_object_mut()
+    {
+        object.insert("results".into(), Value::Array(results));
+    }
+}
+
+fn render_yaml(processed: &[Processed<'_>]) -> String {
+    let mut out = String::new();
+    for p in processed {
+        let verbatim = p.document.raw.filter(|_| !p.changed() && !is_krm_with_results(p));
+        let text = match verbatim {
+            Some(raw) => raw.to_owned(),
+            None if p.document.value.is_null() => continue,
+            None => format!("---\n{}", to_yaml(&p.document.value)),
+        };
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        let starts_with_marker = text.starts_with("---");
+        if !out.is_empty() && !starts_with_marker {
+            out.push_str("---\n");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+fn is_krm_with_results(p: &Processed<'_>) -> bool {
+    p.document.value.get("results").is_some() && p.document.value.get("kind").and_then(Value::as_str) == Some("ResourceList")
+}
+
+/// Serialises a value as YAML. serde-saphyr quotes every string a YAML 1.1 reader
+/// (kubectl) would take for a bool or number, such as `"yes"`, `"on"` and `"0x1F"`.
+pub fn to_yaml(value: &Value) -> String {
+    serde_saphyr::to_string(value).unwrap_or_else(|e| format!("# netdns-guard: cannot write YAML: {e}\n"))
+}
+
+fn render_json(processed: &[Processed<'_>]) -> String {
+    let mut values: Vec<&Value> = processed
+        .iter()
+        .map(|p| &p.document.value)
+        .filter(|v| !v.is_null())
+        .collect();
+    let value = if values.len() == 1 {
+        values.remove(0).clone()
+    } else {
+        json!({ "apiVersion": "v1", "kind": "List", "items": values })
+    };
+    pretty_json(&value)
+}
+
+fn pretty_json(value: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn render_patches(processed: &[Processed<'_>]) -> String {
+    let entries: Vec<Value> = processed
+        .iter()
+        .flat_map(|p| p.reviews.iter().map(move |r| (p, r)))
+        .filter(|(_, r)| !r.patch.is_empty())
+        .map(|(p, r)| {
+            json!({
+                "source": p.document.origin.source,
+                "document": p.document.origin.index,
+                "object": r.object,
+                "location": r.location,
+                "patch": r.patch,
+            })
+        })
+        .collect();
+    pretty_json(&entries)
+}
+
+fn render_diff(processed: &[Processed<'_>]) -> String {
+    let mut out = String::new();
+    for p in processed.iter().filter(|p| p.changed()) {
+        let before = p.before.as_ref().map(to_yaml).unwrap_or_default();
+        let after = to_yaml(&p.document.value);
+        let names: Vec<String> = p.reviews.iter().filter(|r| !r.patch.is_empty()).map(|r| r.object.to_string()).collect();
+        let label = format!("{} {}", p.document.origin, names.join(", "));
+        let diff = similar::TextDiff::from_lines(&before, &after);
+        let _ = write!(
+            out,
+            "{}",
+            diff.unified_diff().context_radius(3).header(&format!("a/{label}"), &format!("b/{label}"))
+        );
+    }
+    out
+}
+
+fn render_report(processed: &[Processed<'_>]) -> String {
+    let mut out = String::new();
+    let (mut workloads, mut changed, mut others) = (0, 0, 0);
+    for p in processed {
+        if p.reviews.is_empty() && !p.document.value.is_null() {
+            others += 1;
+        }
+        for r in &p.reviews {
+            workloads += 1;
+            changed += usize::from(!r.patch.is_empty());
+            write_object_report(&mut out, &p.document.origin, r);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{workloads} workload(s), {changed} changed, {others} other object(s) passed through unchanged"
+    );
+    out
+}
+
+fn write_object_report(out: &mut String, origin: &Origin, review: &ObjectReview) {
+    let report: &PodReport = &review.review.report;
+    let state = if review.patch.is_empty() { "unchanged" } else { "CHANGED" };
+    let _ = writeln!(out, "{origin}: {}: {state}", review.object);
+    let _ = writeln!(out, "  targeting: {}", report.targeting);
+    for c in &report.containers {
+        write_container_report(out, c);
+    }
+    for finding in &report.dns {
+        let _ = writeln!(out, "  pod DNS: {finding}");
+    }
+    for change in &report.dns_changes {
+        let _ = writeln!(out, "  pod changed: {change}");
+    }
+    for warning in &report.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
+    out.push('\n');
+}
+
+fn write_container_report(out: &mut String, c: &ContainerReport) {
+    let image = c.image.as_deref().unwrap_or("<no image>");
+    let kind = match c.kind {
+        crate::engine::report::ContainerKind::InitContainer => "init container",
+        crate::engine::report::ContainerKind::Container => "container",
+    };
+    let why = match &c.agent {
+        Some(agent) => format!("{}: {}", agent.name, agent.reason),
+        None => "image not in the catalog".to_owned(),
+    };
+    let _ = writeln!(out, "  {kind} {} ({image}): {} ({why})", c.name, c.verdict);
+    for finding in &c.findings {
+        let _ = writeln!(out, "    found: {finding}");
+    }
+    for change in &c.changes {
+        let _ = writeln!(out, "    changed: {change}");
+    }
+}
+
+fn render_report_json(processed: &[Processed<'_>]) -> String {
+    let entries: Vec<Value> = processed
+        .iter()
+        .flat_map(|p| p.reviews.iter().map(move |r| (p, r)))
+        .map(|(p, r)| {
+            json!({
+                "source": p.document.origin.source,
+                "document": p.document.origin.index,
+                "line": p.document.origin.line,
+                "object": r.object,
+                "location": r.location,
+                "changed": !r.patch.is_empty(),
+                "report": r.review.report,
+            })
+        })
+        .collect();
+    pretty_json(&entries)
+}

@@ -46,6 +46,30 @@ impl PatchOp {
     }
 }
 
+/// Converts operations into the json-patch crate's type, to apply them to a
+/// document. Fails only on a malformed pointer, which the engine never writes.
+pub fn to_json_patch(ops: &[PatchOp]) -> Result<json_patch::Patch, String> {
+    use json_patch::jsonptr::PointerBuf;
+    use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
+    let pointer = |path: &str| PointerBuf::parse(path).map_err(|e| format!("{path:?}: {e}"));
+    let convert = |op: &PatchOp| -> Result<PatchOperation, String> {
+        Ok(match op {
+            PatchOp::Add { path, value } => PatchOperation::Add(AddOperation {
+                path: pointer(path)?,
+                value: value.clone(),
+            }),
+            PatchOp::Replace { path, value } => PatchOperation::Replace(ReplaceOperation {
+                path: pointer(path)?,
+                value: value.clone(),
+            }),
+            PatchOp::Remove { path } => PatchOperation::Remove(RemoveOperation {
+                path: pointer(path)?,
+            }),
+        })
+    };
+    Ok(json_patch::Patch(ops.iter().map(convert).collect::<Result<_, _>>()?))
+}
+
 /// Escapes one reference token for a JSON Pointer (RFC 6901 §3): `~` becomes `~0`
 /// and `/` becomes `~1`, in that order.
 pub fn escape_token(token: &str) -> Cow<'_, str> {

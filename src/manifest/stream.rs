@@ -1,0 +1,256 @@
+//! Reading manifest streams: multi-document YAML and JSON, one document at a time,
+//! each keeping its raw text so that documents nobody changes are written back byte
+//! for byte (comments, quoting and key order included).
+//!
+//! YAML streams are cut at document markers before parsing. That is exact, not a
+//! heuristic: YAML forbids a line starting with `---` or `...` inside any scalar, so
+//! such a line always ends the document.
+
+use serde_json::Value;
+
+/// Where a document came from, for error messages and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// A file path, or `<stdin>`.
+    pub source: String,
+    /// 1-based index of the document in its source.
+    pub index: usize,
+    /// 1-based line where the document starts.
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: document {} (line {})", self.source, self.index, self.line)
+    }
+}
+
+/// One parsed document.
+#[derive(Debug, Clone)]
+pub struct Document<'s> {
+    pub origin: Origin,
+    /// The document's own YAML text (with its leading marker line, if any), when it
+    /// came from YAML; `None` for JSON input, which is never echoed raw.
+    pub raw: Option<&'s str>,
+    /// The parsed value; `Null` for an empty document (only comments).
+    pub value: Value,
+}
+
+/// A document that failed to parse.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{source_name}: document {index}, line {line}, column {column}: {message}")]
+pub struct ParseError {
+    pub source_name: String,
+    pub index: usize,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// The input's syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    Yaml,
+    Json,
+}
+
+impl Syntax {
+    /// JSON when the file name says so, or when the text starts like a JSON value and
+    /// parses as JSON; YAML otherwise (a YAML flow mapping also starts with `{`).
+    pub fn detect(name: &str, text: &str) -> Syntax {
+        if name.ends_with(".json") {
+            return Syntax::Json;
+        }
+        let starts_like_json = text.trim_start().starts_with(['{', '[']);
+        let parses_as_json = || {
+            serde_json::Deserializer::from_str(text)
+                .into_iter::<serde::de::IgnoredAny>()
+                .all(|r| r.is_ok())
+        };
+        if starts_like_json && parses_as_json() {
+            Syntax::Json
+        } else {
+            Syntax::Yaml
+        }
+    }
+}
+
+/// Parses every document of `text`.
+pub fn parse<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, ParseError> {
+    match Syntax::detect(source, text) {
+        Syntax::Json => parse_json(source, text),
+        Syntax::Yaml => parse_yaml(source, text),
+    }
+}
+
+fn parse_json<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, ParseError> {
+    let mut documents = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut start = 0;
+    while let Some(next) = stream.next() {
+        let index = documents.len() + 1;
+        let value = next.map_err(|e| ParseError {
+            source_name: source.to_owned(),
+            index,
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        })?;
+        let offset = start + text[start..].len() - text[start..].trim_start().len();
+        documents.push(Document {
+            origin: Origin {
+                source: source.to_owned(),
+                index,
+                line: line_of(text, offset),
+            },
+            raw: None,
+            value,
+        });
+        start = stream.byte_offset();
+    }
+    Ok(documents)
+}
+
+fn parse_yaml<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, ParseError> {
+    let options = serde_saphyr::options! {
+        // kubectl (sigs.k8s.io/yaml) keeps the last of repeated keys.
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+    };
+    split_yaml(text)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (line, raw))| {
+            let index = i + 1;
+            let value: Option<Value> = serde_saphyr::from_str_with_options(raw, options.clone()).map_err(|e| {
+                let location = e.location();
+                ParseError {
+                    source_name: source.to_owned(),
+                    index,
+                    line: line + location.map_or(0, |l| l.line() as usize).saturating_sub(1),
+                    column: location.map_or(0, |l| l.column() as usize),
+                    message: strip_position(&e.without_snippet().to_string()),
+                }
+            })?;
+            Ok(Document {
+                origin: Origin {
+                    source: source.to_owned(),
+                    index,
+                    line,
+                },
+                raw: Some(raw),
+                value: value.unwrap_or(Value::Null),
+            })
+        })
+        .collect()
+}
+
+/// Cuts a YAML stream into documents: `(first line, text)`. A document's text starts
+/// at its `---` marker line (so markers with content, like `--- |`, stay whole) and
+/// runs to the next marker. Text before the first marker that is only comments and
+/// blank lines belongs to the first document, as YAML parsers read it.
+pub fn split_yaml(text: &str) -> Vec<(usize, &str)> {
+    let mut documents = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut has_content = false;
+    let mut offset = 0;
+    for (number, line) in text.split_inclusive('\n').enumerate() {
+        let line_number = number + 1;
+        if is_document_start(line) && has_content {
+            documents.push((start_line, &text[start..offset]));
+            start = offset;
+            start_line = line_number;
+            has_content = false;
+        }
+        let trimmed = line.trim();
+        if is_document_start(line) || !(trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "...") {
+            has_content = true;
+        }
+        offset += line.len();
+    }
+    if start < text.len() || documents.is_empty() {
+        documents.push((start_line, &text[start..]));
+    }
+    documents
+}
+
+/// `---` at column 0 followed by a space, tab, newline or the end of the text.
+fn is_document_start(line: &str) -> bool {
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\n', '\r']))
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Drops the "line N column M" part parsers put in messages: the error carries the
+/// position separately, relative to the whole file.
+fn strip_position(message: &str) -> String {
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let message = match message.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => rest,
+        _ => message,
+    };
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_markers_only_at_column_zero() {
+        let text = "a: 1\n---\nb: |\n  ---\n  x\n--- # c\nc: 3\n";
+        let docs = split_yaml(text);
+        assert_eq!(docs, [(1, "a: 1\n"), (2, "---\nb: |\n  ---\n  x\n"), (6, "--- # c\nc: 3\n")]);
+    }
+
+    #[test]
+    fn leading_comments_and_marker_stay_with_the_first_document() {
+        let text = "# licence\n\n---\na: 1\n---\nb: 2";
+        assert_eq!(split_yaml(text), [(1, "# licence\n\n---\na: 1\n"), (5, "---\nb: 2")]);
+        assert_eq!(split_yaml(""), [(1, "")]);
+        assert_eq!(split_yaml("---\n"), [(1, "---\n")]);
+    }
+
+    #[test]
+    fn markers_need_a_separator_after_the_dashes() {
+        assert_eq!(split_yaml("a: 1\n----\nb: 2\n").len(), 1);
+        assert_eq!(split_yaml("a: 1\n---\r\nb: 2\n").len(), 2);
+    }
+
+    #[test]
+    fn repeated_keys_keep_the_last_like_kubectl() {
+        let docs = parse("x.yaml", "a: 1\na: 2\n").unwrap();
+        assert_eq!(docs[0].value, serde_json::json!({ "a": 2 }));
+    }
+
+    #[test]
+    fn errors_carry_the_line_in_the_whole_file() {
+        let err = parse("bad.yaml", "a: 1\n---\nb: 2\n---\nc: [1, 2\nd: 3\n").unwrap_err();
+        assert_eq!((err.index, err.line), (3, 6), "{err}");
+        assert!(err.to_string().starts_with("bad.yaml: document 3, line 6"), "{err}");
+    }
+
+    #[test]
+    fn json_streams_and_json_errors() {
+        let docs = parse("x.json", "{\"a\": 1}\n\n{\"b\": 2}\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].origin.line, 3);
+        assert!(docs[0].raw.is_none());
+        let err = parse("x.json", "{\"a\": 1}\n{\"b\": }\n").unwrap_err();
+        assert_eq!((err.index, err.line), (2, 2), "{err}");
+    }
+
+    #[test]
+    fn a_yaml_flow_mapping_is_not_mistaken_for_json() {
+        let docs = parse("<stdin>", "{ a: 1, b: [x, y,], }\n").unwrap();
+        assert_eq!(docs[0].value, serde_json::json!({ "a": 1, "b": ["x", "y"] }));
+        assert!(docs[0].raw.is_some());
+    }
+}

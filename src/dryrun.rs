@@ -45,7 +45,11 @@ pub enum Input {
 impl Input {
     /// `-` is stdin; anything else a file or directory.
     pub fn parse(arg: &str) -> Input {
-        if arg == "-" { Input::Stdin } else { Input::Path(arg.into()) }
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(arg.into())
+        }
     }
 }
 
@@ -60,7 +64,10 @@ pub struct Source {
 #[derive(Debug, thiserror::Error)]
 pub enum DryRunError {
     #[error("{path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not UTF-8 text")]
     NotText { path: String },
     #[error("{0}")]
@@ -79,17 +86,24 @@ pub fn read_inputs(inputs: &[Input], stdin: &mut dyn Read) -> Result<Vec<Source>
         match input {
             Input::Stdin => {
                 let mut bytes = Vec::new();
-                stdin.read_to_end(&mut bytes).map_err(|source| DryRunError::Read {
-                    path: "<stdin>".into(),
-                    source,
-                })?;
+                stdin
+                    .read_to_end(&mut bytes)
+                    .map_err(|source| DryRunError::Read {
+                        path: "<stdin>".into(),
+                        source,
+                    })?;
                 sources.push(Source {
                     name: "<stdin>".into(),
-                    text: String::from_utf8(bytes).map_err(|_| DryRunError::NotText { path: "<stdin>".into() })?,
+                    text: String::from_utf8(bytes).map_err(|_| DryRunError::NotText {
+                        path: "<stdin>".into(),
+                    })?,
                 });
             }
             Input::Path(path) if path.is_dir() => {
-                for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
+                for entry in walkdir::WalkDir::new(path)
+                    .follow_links(true)
+                    .sort_by_file_name()
+                {
                     let entry = entry.map_err(|e| DryRunError::Read {
                         path: e.path().unwrap_or(path).display().to_string(),
                         source: e.into(),
@@ -106,7 +120,10 @@ pub fn read_inputs(inputs: &[Input], stdin: &mut dyn Read) -> Result<Vec<Source>
 }
 
 fn is_manifest_file(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
 }
 
 fn read_file(path: &Path) -> Result<Source, DryRunError> {
@@ -145,15 +162,22 @@ impl Processed<'_> {
 }
 
 /// Runs the engine over every document of every source and renders `format`.
-pub fn run(engine: &Engine, sources: &[Source], format: OutputFormat) -> Result<Outcome, DryRunError> {
+pub fn run(
+    engine: &Engine,
+    sources: &[Source],
+    format: OutputFormat,
+) -> Result<Outcome, DryRunError> {
     let mut processed = Vec::new();
     for source in sources {
         for mut document in stream::parse(&source.name, &source.text)? {
             let before = (format == OutputFormat::Diff).then(|| document.value.clone());
-            let reviews = manifest::mutate_document(engine, &mut document.value).map_err(|error| DryRunError::Shape {
-                origin: document.origin.clone(),
-                error,
-            })?;
+            let reviews =
+                manifest::mutate_document(engine, &mut document.value).map_err(|error| {
+                    DryRunError::Shape {
+                        origin: document.origin.clone(),
+                        error,
+                    }
+                })?;
             processed.push(Processed {
                 document,
                 before,
@@ -168,7 +192,13 @@ pub fn run(engine: &Engine, sources: &[Source], format: OutputFormat) -> Result<
     let warnings = processed
         .iter()
         .flat_map(|p| p.reviews.iter())
-        .flat_map(|r| r.review.report.warnings.iter().map(move |w| format!("{}: {w}", r.object)))
+        .flat_map(|r| {
+            r.review
+                .report
+                .warnings
+                .iter()
+                .map(move |w| format!("{}: {w}", r.object))
+        })
         .collect();
     let stdout = match format {
         OutputFormat::Yaml => render_yaml(&processed),
@@ -186,7 +216,9 @@ pub fn run(engine: &Engine, sources: &[Source], format: OutputFormat) -> Result<
 }
 
 /// The input is a KRM function call when it is exactly one `ResourceList`.
-fn single_resource_list<'a, 's>(processed: &'a mut [Processed<'s>]) -> Option<&'a mut Processed<'s>> {
+fn single_resource_list<'a, 's>(
+    processed: &'a mut [Processed<'s>],
+) -> Option<&'a mut Processed<'s>> {
     let mut lists = processed.iter_mut().filter(|p| !p.document.value.is_null());
     let first = lists.next()?;
     let is_list = first.document.value.get("kind").and_then(Value::as_str) == Some("ResourceList");
@@ -202,7 +234,9 @@ fn add_krm_results(list: &mut Processed<'_>) {
             results.push(json!({ "message": format!("netdns-guard {status}"), "severity": "info", "resourceRef": resource_ref }));
         }
         for warning in &review.review.report.warnings {
-            results.push(json!({ "message": warning, "severity": "warning", "resourceRef": resource_ref }));
+            results.push(
+                json!({ "message": warning, "severity": "warning", "resourceRef": resource_ref }),
+            );
         }
     }
     if !results.is_empty()
@@ -215,7 +249,10 @@ fn add_krm_results(list: &mut Processed<'_>) {
 fn render_yaml(processed: &[Processed<'_>]) -> String {
     let mut out = String::new();
     for p in processed {
-        let verbatim = p.document.raw.filter(|_| !p.changed() && !is_krm_with_results(p));
+        let verbatim = p
+            .document
+            .raw
+            .filter(|_| !p.changed() && !is_krm_with_results(p));
         let text = match verbatim {
             Some(raw) => raw.to_owned(),
             None if p.document.value.is_null() => continue,
@@ -234,13 +271,15 @@ fn render_yaml(processed: &[Processed<'_>]) -> String {
 }
 
 fn is_krm_with_results(p: &Processed<'_>) -> bool {
-    p.document.value.get("results").is_some() && p.document.value.get("kind").and_then(Value::as_str) == Some("ResourceList")
+    p.document.value.get("results").is_some()
+        && p.document.value.get("kind").and_then(Value::as_str) == Some("ResourceList")
 }
 
 /// Serialises a value as YAML. serde-saphyr quotes every string a YAML 1.1 reader
 /// (kubectl) would take for a bool or number, such as `"yes"`, `"on"` and `"0x1F"`.
 pub fn to_yaml(value: &Value) -> String {
-    serde_saphyr::to_string(value).unwrap_or_else(|e| format!("# netdns-guard: cannot write YAML: {e}\n"))
+    serde_saphyr::to_string(value)
+        .unwrap_or_else(|e| format!("# netdns-guard: cannot write YAML: {e}\n"))
 }
 
 fn render_json(processed: &[Processed<'_>]) -> String {
@@ -286,13 +325,20 @@ fn render_diff(processed: &[Processed<'_>]) -> String {
     for p in processed.iter().filter(|p| p.changed()) {
         let before = p.before.as_ref().map(to_yaml).unwrap_or_default();
         let after = to_yaml(&p.document.value);
-        let names: Vec<String> = p.reviews.iter().filter(|r| !r.patch.is_empty()).map(|r| r.object.to_string()).collect();
+        let names: Vec<String> = p
+            .reviews
+            .iter()
+            .filter(|r| !r.patch.is_empty())
+            .map(|r| r.object.to_string())
+            .collect();
         let label = format!("{} {}", p.document.origin, names.join(", "));
         let diff = similar::TextDiff::from_lines(&before, &after);
         let _ = write!(
             out,
             "{}",
-            diff.unified_diff().context_radius(3).header(&format!("a/{label}"), &format!("b/{label}"))
+            diff.unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{label}"), &format!("b/{label}"))
         );
     }
     out
@@ -320,7 +366,11 @@ fn render_report(processed: &[Processed<'_>]) -> String {
 
 fn write_object_report(out: &mut String, origin: &Origin, review: &ObjectReview) {
     let report: &PodReport = &review.review.report;
-    let state = if review.patch.is_empty() { "unchanged" } else { "CHANGED" };
+    let state = if review.patch.is_empty() {
+        "unchanged"
+    } else {
+        "CHANGED"
+    };
     let _ = writeln!(out, "{origin}: {}: {state}", review.object);
     let _ = writeln!(out, "  targeting: {}", report.targeting);
     for c in &report.containers {

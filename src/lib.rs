@@ -5,12 +5,17 @@
 //! - [`manifest`] reads and writes Kubernetes manifest streams (YAML, JSON, `List`,
 //!   KRM `ResourceList`) and finds the pod template in each workload;
 //! - [`dryrun`] is the `netdns-guard dry-run` command built on the two;
+//! - [`admission`] and [`serve`] are the HTTPS admission webhook;
+//! - [`certs`] makes TLS material for it;
 //! - [`policy`] is the policy file the engine is compiled from.
 
+pub mod admission;
+pub mod certs;
 pub mod dryrun;
 pub mod engine;
 pub mod manifest;
 pub mod policy;
+pub mod serve;
 
 pub use engine::{Engine, Review};
 pub use policy::{Policy, Strategy};

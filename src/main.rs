@@ -4,13 +4,18 @@
 //! when something would change, 2 on any error.
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use netdns_guard::certs::{self, ServiceName};
 use netdns_guard::dryrun::{self, Input, OutputFormat};
+use netdns_guard::serve::tls::CertFiles;
+use netdns_guard::serve::{self, Limits, ServeConfig};
 use netdns_guard::{Engine, Policy};
 
 /// Keeps cgo-built Go log agents off Go's cgo DNS resolver (GODEBUG=netdns=go).
@@ -29,6 +34,114 @@ enum Command {
     /// kustomize/kpt KRM function (a ResourceList in, a ResourceList out).
     #[command(name = "dry-run")]
     DryRun(DryRunArgs),
+
+    /// Serve the mutating admission webhook over HTTPS.
+    Serve(ServeArgs),
+
+    /// Write a CA and a serving certificate for the webhook into a directory.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Policy file (YAML), reloaded when it changes.
+    #[arg(long, value_name = "FILE", env = "NETDNS_GUARD_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// HTTPS address for admission reviews.
+    #[arg(long, default_value = "0.0.0.0:8443", value_name = "ADDR")]
+    listen: SocketAddr,
+
+    /// Plain-HTTP address for /healthz, /readyz and /metrics ("off" to disable).
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    metrics_listen: String,
+
+    /// Path that takes AdmissionReviews.
+    #[arg(long, default_value = "/mutate", value_name = "PATH")]
+    path: String,
+
+    /// Serving certificate chain (PEM), reloaded when it changes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// Serving private key (PEM), reloaded when it changes.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Generate a CA and serving certificate for local use; prints the CA's path.
+    #[arg(long)]
+    self_signed: bool,
+
+    /// Directory for --self-signed material.
+    #[arg(long, value_name = "DIR")]
+    self_signed_dir: Option<PathBuf>,
+
+    /// Service name put in the --self-signed certificate (<service>.<namespace>.svc).
+    #[arg(long, default_value = "netdns-guard")]
+    service: String,
+
+    /// Namespace put in the --self-signed certificate.
+    #[arg(long, default_value = "netdns-guard")]
+    namespace: String,
+
+    /// Require client certificates signed by this CA bundle (PEM).
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+
+    /// Most admission requests answered at once.
+    #[arg(long, default_value_t = Limits::default().max_in_flight)]
+    max_in_flight: usize,
+
+    /// Seconds a client gets to send request headers, and then the body.
+    #[arg(long, default_value_t = 5)]
+    read_timeout_seconds: u64,
+
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, default_value_t = 90)]
+    idle_timeout_seconds: u64,
+
+    /// Seconds between checks of the certificate and policy files.
+    #[arg(long, default_value_t = 2.0)]
+    reload_interval_seconds: f64,
+
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, default_value_t = 20)]
+    grace_period_seconds: u64,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct CertsArgs {
+    /// The webhook's Service name.
+    #[arg(long)]
+    service: String,
+    /// The webhook's namespace.
+    #[arg(long)]
+    namespace: String,
+    /// Directory to write ca.crt, ca.key, tls.crt and tls.key into.
+    #[arg(long, value_name = "DIR")]
+    out_dir: PathBuf,
+    /// Days the serving certificate is valid (the CA: ten years or more).
+    #[arg(long, default_value_t = 365)]
+    days: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,6 +169,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::DryRun(args) => dry_run(args),
+        Command::Serve(args) => run_server(args),
+        Command::Certs(args) => write_certs(args),
     };
     match result {
         Ok(code) => code,
@@ -70,7 +185,8 @@ fn main() -> ExitCode {
 fn load_engine(config: Option<&PathBuf>) -> Result<Engine> {
     let policy = match config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("policy file {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("policy file {}", path.display()))?;
             Policy::from_yaml(&text).with_context(|| format!("policy file {}", path.display()))?
         }
         None => Policy::default(),
@@ -104,4 +220,118 @@ fn dry_run(args: DryRunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn write_certs(args: CertsArgs) -> Result<ExitCode> {
+    let name = ServiceName {
+        service: args.service,
+        namespace: args.namespace,
+    };
+    let bundle = certs::generate(&name, args.days)?;
+    certs::write_bundle(&bundle, &args.out_dir)?;
+    println!(
+        "wrote ca.crt, ca.key, tls.crt, tls.key to {} (serving name {})",
+        args.out_dir.display(),
+        name.server_name()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Where TLS material comes from: given files, or generated for local use.
+fn cert_files(args: &ServeArgs) -> Result<CertFiles> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return Ok(CertFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    if !args.self_signed {
+        anyhow::bail!("give --tls-cert and --tls-key, or --self-signed for local use");
+    }
+    let dir = args
+        .self_signed_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("netdns-guard-self-signed"));
+    let name = ServiceName {
+        service: args.service.clone(),
+        namespace: args.namespace.clone(),
+    };
+    certs::write_bundle(&certs::generate(&name, 30)?, &dir)?;
+    let ca = dir.join("ca.crt");
+    println!("CA certificate: {}", ca.display());
+    println!(
+        "serving names: localhost, 127.0.0.1, {}",
+        name.server_name()
+    );
+    Ok(CertFiles {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+    })
+}
+
+fn run_server(args: ServeArgs) -> Result<ExitCode> {
+    init_logging(args.log_format);
+    let metrics_listen = match args.metrics_listen.as_str() {
+        "off" | "" => None,
+        addr => Some(
+            addr.parse()
+                .with_context(|| format!("--metrics-listen {addr:?}"))?,
+        ),
+    };
+    let read_timeout = Duration::from_secs(args.read_timeout_seconds);
+    let config = ServeConfig {
+        listen: args.listen,
+        metrics_listen,
+        path: args.path.clone(),
+        cert: cert_files(&args)?,
+        client_ca: args.client_ca.clone(),
+        policy: args.config.clone(),
+        limits: Limits {
+            max_body_bytes: args.max_body_bytes,
+            handshake_timeout: read_timeout,
+            header_timeout: read_timeout,
+            body_timeout: read_timeout,
+            idle_timeout: Duration::from_secs(args.idle_timeout_seconds),
+            max_in_flight: args.max_in_flight.max(1),
+        },
+        reload_interval: Duration::from_secs_f64(args.reload_interval_seconds.max(0.05)),
+        grace_period: Duration::from_secs(args.grace_period_seconds),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let server = serve::start(config).await?;
+        let _ = std::io::stdout().flush();
+        wait_for_signal().await?;
+        tracing::info!("shutting down: readiness false, finishing in-flight requests");
+        server.shutdown();
+        server.wait().await;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// SIGTERM (what the kubelet sends) or SIGINT (Ctrl-C).
+async fn wait_for_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+    }
+    Ok(())
 }

@@ -226,8 +226,12 @@ impl LabelSelector {
             && self.match_expressions.iter().all(|req| {
                 let value = labels(&req.key);
                 match req.operator {
-                    SelectorOperator::In => value.is_some_and(|v| req.values.iter().any(|x| x == v)),
-                    SelectorOperator::NotIn => value.is_none_or(|v| !req.values.iter().any(|x| x == v)),
+                    SelectorOperator::In => {
+                        value.is_some_and(|v| req.values.iter().any(|x| x == v))
+                    }
+                    SelectorOperator::NotIn => {
+                        value.is_none_or(|v| !req.values.iter().any(|x| x == v))
+                    }
                     SelectorOperator::Exists => value.is_some(),
                     SelectorOperator::DoesNotExist => value.is_none(),
                 }
@@ -264,7 +268,10 @@ impl Policy {
             message,
         };
         if let Some(v) = self.api_version.as_deref().filter(|v| *v != API_VERSION) {
-            return Err(invalid("apiVersion", format!("must be {API_VERSION}, not {v:?}")));
+            return Err(invalid(
+                "apiVersion",
+                format!("must be {API_VERSION}, not {v:?}"),
+            ));
         }
         if let Some(k) = self.kind.as_deref().filter(|k| *k != KIND) {
             return Err(invalid("kind", format!("must be {KIND}, not {k:?}")));
@@ -273,11 +280,13 @@ impl Policy {
             if selector.match_labels.is_empty() && selector.match_expressions.is_empty() {
                 return Err(invalid(
                     &format!("selectors[{i}]"),
-                    "an empty selector would match every pod; give matchLabels or matchExpressions".into(),
+                    "an empty selector would match every pod; give matchLabels or matchExpressions"
+                        .into(),
                 ));
             }
             for (j, req) in selector.match_expressions.iter().enumerate() {
-                let needs_values = matches!(req.operator, SelectorOperator::In | SelectorOperator::NotIn);
+                let needs_values =
+                    matches!(req.operator, SelectorOperator::In | SelectorOperator::NotIn);
                 if needs_values == req.values.is_empty() {
                     return Err(invalid(
                         &format!("selectors[{i}].matchExpressions[{j}].values"),
@@ -291,7 +300,10 @@ impl Policy {
             }
         }
         if let Some(i) = self.skip_namespaces.iter().position(String::is_empty) {
-            return Err(invalid(&format!("skipNamespaces[{i}]"), "empty namespace name".into()));
+            return Err(invalid(
+                &format!("skipNamespaces[{i}]"),
+                "empty namespace name".into(),
+            ));
         }
         let builtin = crate::engine::catalog::builtin_entries();
         for (i, id) in self.catalog.remove.iter().enumerate() {
@@ -311,7 +323,10 @@ impl Policy {
                 ));
             }
             if self.catalog.add[..i].iter().any(|e| e.id == entry.id) {
-                return Err(invalid(&format!("catalog.add[{i}].id"), format!("{:?} is listed twice", entry.id)));
+                return Err(invalid(
+                    &format!("catalog.add[{i}].id"),
+                    format!("{:?} is listed twice", entry.id),
+                ));
             }
         }
         Ok(())
@@ -355,26 +370,44 @@ skipNamespaces: [kube-system]
         assert_eq!(p.strategy, Strategy::Both);
         assert_eq!(p.resolver_config.go_floor, GoFloor::Go120);
         assert_eq!(p.catalog.add[0].id, "mine");
-        assert_eq!(p.selectors[0].match_expressions[0].operator, SelectorOperator::In);
+        assert_eq!(
+            p.selectors[0].match_expressions[0].operator,
+            SelectorOperator::In
+        );
     }
 
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
-        let err = Policy::from_yaml("strategy: env\nstrategee: env\n").unwrap_err().to_string();
+        let err = Policy::from_yaml("strategy: env\nstrategee: env\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("strategee") && err.contains("line 2"), "{err}");
-        let err = Policy::from_yaml("resolverConfig:\n  floor: 1.19\n").unwrap_err().to_string();
+        let err = Policy::from_yaml("resolverConfig:\n  floor: 1.19\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("floor"), "{err}");
     }
 
     #[test]
     fn bad_values_are_named() {
-        let err = Policy::from_yaml("strategy: envv\n").unwrap_err().to_string();
+        let err = Policy::from_yaml("strategy: envv\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("envv"), "{err}");
-        let err = Policy::from_yaml("resolverConfig: {goFloor: 1.18}\n").unwrap_err().to_string();
+        let err = Policy::from_yaml("resolverConfig: {goFloor: 1.18}\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("goFloor") && err.contains("1.18"), "{err}");
-        let err = Policy::from_yaml("catalog: {remove: [nope]}\n").unwrap_err().to_string();
-        assert!(err.contains("catalog.remove[0]") && err.contains("nope"), "{err}");
-        let err = Policy::from_yaml("selectors: [{}]\n").unwrap_err().to_string();
+        let err = Policy::from_yaml("catalog: {remove: [nope]}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("catalog.remove[0]") && err.contains("nope"),
+            "{err}"
+        );
+        let err = Policy::from_yaml("selectors: [{}]\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("selectors[0]"), "{err}");
         let err = Policy::from_yaml("selectors: [{matchExpressions: [{key: a, operator: In}]}]\n")
             .unwrap_err()
@@ -394,9 +427,15 @@ skipNamespaces: [kube-system]
         let sel = |yaml: &str| -> LabelSelector { serde_saphyr::from_str(yaml).unwrap() };
         assert!(sel("matchLabels: {app: loggie}").matches(labels));
         assert!(!sel("matchLabels: {app: other}").matches(labels));
-        assert!(sel("matchExpressions: [{key: tier, operator: In, values: [a, logs]}]").matches(labels));
-        assert!(sel("matchExpressions: [{key: tier, operator: NotIn, values: [a]}]").matches(labels));
-        assert!(sel("matchExpressions: [{key: zone, operator: NotIn, values: [a]}]").matches(labels));
+        assert!(
+            sel("matchExpressions: [{key: tier, operator: In, values: [a, logs]}]").matches(labels)
+        );
+        assert!(
+            sel("matchExpressions: [{key: tier, operator: NotIn, values: [a]}]").matches(labels)
+        );
+        assert!(
+            sel("matchExpressions: [{key: zone, operator: NotIn, values: [a]}]").matches(labels)
+        );
         assert!(sel("matchExpressions: [{key: app, operator: Exists}]").matches(labels));
         assert!(!sel("matchExpressions: [{key: app, operator: DoesNotExist}]").matches(labels));
         assert!(!LabelSelector::default().matches(labels));

@@ -107,7 +107,9 @@ impl<'a> ImageRef<'a> {
     /// Parses `[registry[:port]/]path[:tag][@digest]`; `None` for an empty reference.
     pub fn parse(reference: &'a str) -> Option<Self> {
         let reference = reference.trim();
-        let without_digest = reference.split_once('@').map_or(reference, |(name, _)| name);
+        let without_digest = reference
+            .split_once('@')
+            .map_or(reference, |(name, _)| name);
         let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
         let name = match without_digest[last_slash..].find(':') {
             Some(colon) => &without_digest[..last_slash + colon],
@@ -125,7 +127,8 @@ impl<'a> ImageRef<'a> {
 
     /// Path components, with Docker Hub's implicit `library/` made explicit.
     fn components(&self) -> impl DoubleEndedIterator<Item = &'a str> + Clone {
-        let library = (is_docker_hub(self.registry) && !self.path.contains('/')).then_some("library");
+        let library =
+            (is_docker_hub(self.registry) && !self.path.contains('/')).then_some("library");
         library.into_iter().chain(self.path.split('/'))
     }
 }
@@ -136,7 +139,10 @@ fn is_registry_host(component: &str) -> bool {
 }
 
 fn is_docker_hub(registry: &str) -> bool {
-    matches!(registry, "docker.io" | "index.docker.io" | "registry-1.docker.io")
+    matches!(
+        registry,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
 }
 
 /// A compiled image pattern.
@@ -150,27 +156,40 @@ struct Pattern {
 impl Pattern {
     fn parse(text: &str) -> Result<Self, String> {
         if text.is_empty() || text.contains(['@', ' ']) {
-            return Err(format!("image pattern {text:?} is empty or has '@' or spaces"));
+            return Err(format!(
+                "image pattern {text:?} is empty or has '@' or spaces"
+            ));
         }
         let mut components: Vec<String> = text.split('/').map(str::to_owned).collect();
         if components.iter().any(String::is_empty) {
-            return Err(format!("image pattern {text:?} has an empty path component"));
+            return Err(format!(
+                "image pattern {text:?} has an empty path component"
+            ));
         }
-        let registry = (components.len() > 1 && is_registry_host(&components[0])).then(|| components.remove(0));
+        let registry = (components.len() > 1 && is_registry_host(&components[0]))
+            .then(|| components.remove(0));
         if components.last().is_some_and(|c| c.contains(':')) {
-            return Err(format!("image pattern {text:?} has a tag; patterns match every tag"));
+            return Err(format!(
+                "image pattern {text:?} has a tag; patterns match every tag"
+            ));
         }
-        Ok(Pattern { registry, components })
+        Ok(Pattern {
+            registry,
+            components,
+        })
     }
 
     fn matches(&self, image: &ImageRef<'_>) -> bool {
         match &self.registry {
             Some(registry) => {
-                let same_registry =
-                    registry == image.registry || (is_docker_hub(registry) && is_docker_hub(image.registry));
+                let same_registry = registry == image.registry
+                    || (is_docker_hub(registry) && is_docker_hub(image.registry));
                 same_registry
                     && image.components().count() == self.components.len()
-                    && image.components().zip(&self.components).all(|(c, p)| glob(p, c))
+                    && image
+                        .components()
+                        .zip(&self.components)
+                        .all(|(c, p)| glob(p, c))
             }
             None => {
                 let mut image_tail = image.components().rev();
@@ -229,7 +248,10 @@ mod tests {
     #[test]
     fn image_references_parse_like_the_container_runtime() {
         let r = ImageRef::parse("registry.example.com:5000/team/loggie:v1.5@sha256:abc").unwrap();
-        assert_eq!((r.registry, r.path), ("registry.example.com:5000", "team/loggie"));
+        assert_eq!(
+            (r.registry, r.path),
+            ("registry.example.com:5000", "team/loggie")
+        );
         let r = ImageRef::parse("localhost:5000/promtail").unwrap();
         assert_eq!((r.registry, r.path), ("localhost:5000", "promtail"));
         let r = ImageRef::parse("busybox").unwrap();
@@ -244,24 +266,63 @@ mod tests {
     #[test]
     fn real_agent_images_match_their_entries() {
         assert_eq!(id("loggieio/loggie:v1.5.0").as_deref(), Some("loggie"));
-        assert_eq!(id("harbor.corp:8443/mirror/loggieio/loggie@sha256:ff").as_deref(), Some("loggie"));
-        assert_eq!(id("docker.elastic.co/beats/filebeat:8.15.0").as_deref(), Some("filebeat"));
-        assert_eq!(id("docker.elastic.co/beats/filebeat-wolfi:8.15.0").as_deref(), Some("filebeat"));
+        assert_eq!(
+            id("harbor.corp:8443/mirror/loggieio/loggie@sha256:ff").as_deref(),
+            Some("loggie")
+        );
+        assert_eq!(
+            id("docker.elastic.co/beats/filebeat:8.15.0").as_deref(),
+            Some("filebeat")
+        );
+        assert_eq!(
+            id("docker.elastic.co/beats/filebeat-wolfi:8.15.0").as_deref(),
+            Some("filebeat")
+        );
         assert_eq!(id("elastic/metricbeat:7.17.0").as_deref(), Some("beats"));
-        assert_eq!(id("docker.io/grafana/promtail:3.5.1").as_deref(), Some("promtail"));
-        assert_eq!(id("gcr.io/datadoghq/agent:7.70.0").as_deref(), Some("datadog-agent"));
-        assert_eq!(id("public.ecr.aws/datadog/agent").as_deref(), Some("datadog-agent"));
-        assert_eq!(id("cr.fluentbit.io/fluent/fluent-bit:5.1.1").as_deref(), Some("fluent-bit"));
-        assert_eq!(id("fluent/fluentd-kubernetes-daemonset:v1-debian").as_deref(), Some("fluentd"));
-        assert_eq!(id("quay.io/fluentd_elasticsearch/fluentd:v2.5.2").as_deref(), Some("fluentd"));
+        assert_eq!(
+            id("docker.io/grafana/promtail:3.5.1").as_deref(),
+            Some("promtail")
+        );
+        assert_eq!(
+            id("gcr.io/datadoghq/agent:7.70.0").as_deref(),
+            Some("datadog-agent")
+        );
+        assert_eq!(
+            id("public.ecr.aws/datadog/agent").as_deref(),
+            Some("datadog-agent")
+        );
+        assert_eq!(
+            id("cr.fluentbit.io/fluent/fluent-bit:5.1.1").as_deref(),
+            Some("fluent-bit")
+        );
+        assert_eq!(
+            id("fluent/fluentd-kubernetes-daemonset:v1-debian").as_deref(),
+            Some("fluentd")
+        );
+        assert_eq!(
+            id("quay.io/fluentd_elasticsearch/fluentd:v2.5.2").as_deref(),
+            Some("fluentd")
+        );
         assert_eq!(id("grafana/alloy:v1.4.0").as_deref(), Some("grafana-alloy"));
-        assert_eq!(id("otel/opentelemetry-collector-contrib:0.110.0").as_deref(), Some("otel-collector"));
-        assert_eq!(id("timberio/vector:0.41.0-distroless-libc").as_deref(), Some("vector"));
+        assert_eq!(
+            id("otel/opentelemetry-collector-contrib:0.110.0").as_deref(),
+            Some("otel-collector")
+        );
+        assert_eq!(
+            id("timberio/vector:0.41.0-distroless-libc").as_deref(),
+            Some("vector")
+        );
     }
 
     #[test]
     fn unrelated_images_match_nothing() {
-        for image in ["busybox", "nginx:1.27", "gcr.io/datadoghq/cluster-agent:7.70", "my/promtail-exporter", "registry.k8s.io/dns/k8s-dns-node-cache:1.15.13"] {
+        for image in [
+            "busybox",
+            "nginx:1.27",
+            "gcr.io/datadoghq/cluster-agent:7.70",
+            "my/promtail-exporter",
+            "registry.k8s.io/dns/k8s-dns-node-cache:1.15.13",
+        ] {
             assert_eq!(id(image), None, "{image}");
         }
     }

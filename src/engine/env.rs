@@ -22,7 +22,8 @@ pub struct ContainerEdits {
 
 impl ContainerEdits {
     fn warn(&mut self, container: &str, message: impl std::fmt::Display) {
-        self.warnings.push(format!("container {container}: {message}"));
+        self.warnings
+            .push(format!("container {container}: {message}"));
     }
 }
 
@@ -41,7 +42,9 @@ fn godebug_entry<'v, 'a>(env: &'v [EnvVarView<'a>]) -> Option<(usize, &'v EnvVar
 pub fn godebug_finding(container: &ContainerView<'_>) -> Option<Finding> {
     let (_, entry, _) = godebug_entry(container.env.as_deref()?)?;
     let Some(value) = entry.literal() else {
-        return Some(Finding::EnvValueUnseen { name: GODEBUG.into() });
+        return Some(Finding::EnvValueUnseen {
+            name: GODEBUG.into(),
+        });
     };
     let effective = godebug::effective(value);
     use godebug::ForcedResolver::{Cgo, Go};
@@ -72,14 +75,22 @@ pub fn findings(container: &ContainerView<'_>) -> Vec<Finding> {
 
 /// Merges `netdns=go` into the container's GODEBUG (DESIGN.md §3.2). `path` points at
 /// the container.
-pub fn protect_godebug(container: &ContainerView<'_>, path: &str, override_cgo: bool, out: &mut ContainerEdits) {
+pub fn protect_godebug(
+    container: &ContainerView<'_>,
+    path: &str,
+    override_cgo: bool,
+    out: &mut ContainerEdits,
+) {
     let name = container.name.as_ref();
     let added = |out: &mut ContainerEdits| {
         out.changes.push(Change::GodebugAdded {
             value: godebug::NETDNS_GO.into(),
         });
         if container.env_from.as_ref().is_some_and(|f| !f.is_empty()) {
-            out.warn(name, "has envFrom; the GODEBUG env entry added overrides any GODEBUG from it");
+            out.warn(
+                name,
+                "has envFrom; the GODEBUG env entry added overrides any GODEBUG from it",
+            );
         }
     };
     let entry = || json!({ "name": GODEBUG, "value": godebug::NETDNS_GO });
@@ -100,20 +111,35 @@ pub fn protect_godebug(container: &ContainerView<'_>, path: &str, override_cgo: 
         return added(out);
     };
     if count > 1 {
-        out.warn(name, format_args!("GODEBUG is defined {count} times; the last (effective) one is edited"));
+        out.warn(
+            name,
+            format_args!("GODEBUG is defined {count} times; the last (effective) one is edited"),
+        );
     }
     let Some(current) = var.literal() else {
-        return out.warn(name, "GODEBUG comes from valueFrom and cannot be checked; left unchanged");
+        return out.warn(
+            name,
+            "GODEBUG comes from valueFrom and cannot be checked; left unchanged",
+        );
     };
     match godebug::merge(current, override_cgo) {
         Merge::AlreadyGo => {}
-        Merge::KeptCgo => out.warn(name, "GODEBUG selects netdns=cgo; kept (set overrideCgo to change it)"),
+        Merge::KeptCgo => out.warn(
+            name,
+            "GODEBUG selects netdns=cgo; kept (set overrideCgo to change it)",
+        ),
         Merge::Rewrite { value, why } => {
             let path = format!("{path}/env/{index}/value");
             let value_json = Value::String(value.clone());
             out.ops.push(match var.value {
-                Some(_) => PatchOp::Replace { path, value: value_json },
-                None => PatchOp::Add { path, value: value_json },
+                Some(_) => PatchOp::Replace {
+                    path,
+                    value: value_json,
+                },
+                None => PatchOp::Add {
+                    path,
+                    value: value_json,
+                },
             });
             out.changes.push(Change::GodebugRewritten {
                 from: current.to_owned(),
@@ -121,7 +147,10 @@ pub fn protect_godebug(container: &ContainerView<'_>, path: &str, override_cgo: 
                 why: why.to_string(),
             });
             if container.env_from.as_ref().is_some_and(|f| !f.is_empty()) {
-                out.warn(name, "has envFrom; the GODEBUG env entry overrides any GODEBUG from it");
+                out.warn(
+                    name,
+                    "has envFrom; the GODEBUG env entry overrides any GODEBUG from it",
+                );
             }
         }
     }
@@ -152,7 +181,10 @@ pub fn mount_nsswitch(container: &ContainerView<'_>, path: &str, out: &mut Conta
         // Ours from an earlier run: done. Anything else is the owner's own file,
         // which we cannot see and must not shadow.
         if existing.name != resolver::NSSWITCH_VOLUME {
-            out.warn(&container.name, "already mounts /etc/nsswitch.conf; left as is (cannot be checked)");
+            out.warn(
+                &container.name,
+                "already mounts /etc/nsswitch.conf; left as is (cannot be checked)",
+            );
         }
         return existing.name == resolver::NSSWITCH_VOLUME;
     }

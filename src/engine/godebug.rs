@@ -229,7 +229,10 @@ pub fn merge(godebug: &str, override_cgo: bool) -> Merge {
 /// every other item byte for byte and in order.
 fn replace_netdns_items(godebug: &str, item: &str) -> String {
     let is_netdns = |i: &Item<'_>| matches!(i, Item::Netdns(_) | Item::Misspelt(_));
-    let last = items(godebug).enumerate().filter(|(_, i)| is_netdns(i)).last();
+    let last = items(godebug)
+        .enumerate()
+        .filter(|(_, i)| is_netdns(i))
+        .last();
     let last_index = last.map(|(index, _)| index);
     let kept: Vec<&str> = items(godebug)
         .enumerate()
@@ -284,7 +287,13 @@ mod tests {
 
     #[test]
     fn go_mode_in_every_spelling_is_left_alone() {
-        for value in ["netdns=go", "netdns=go+1", "netdns=go+2", "netdns=1+go", "a=1,netdns=go,b=2"] {
+        for value in [
+            "netdns=go",
+            "netdns=go+1",
+            "netdns=go+2",
+            "netdns=1+go",
+            "a=1,netdns=go,b=2",
+        ] {
             assert_eq!(merge(value, false), Merge::AlreadyGo, "{value}");
         }
     }
@@ -292,21 +301,35 @@ mod tests {
     #[test]
     fn bare_debug_level_gains_the_go_mode() {
         assert_eq!(rewritten("netdns=1", false), "netdns=go+1");
-        assert_eq!(rewritten("http2client=0,netdns=2", false), "http2client=0,netdns=go+2");
+        assert_eq!(
+            rewritten("http2client=0,netdns=2", false),
+            "http2client=0,netdns=go+2"
+        );
         assert!(matches!(
             merge("netdns=1", false),
-            Merge::Rewrite { why: RewriteReason::DebugLevelOnly, .. }
+            Merge::Rewrite {
+                why: RewriteReason::DebugLevelOnly,
+                ..
+            }
         ));
     }
 
     #[test]
     fn explicit_cgo_is_kept_unless_the_policy_overrides_it() {
-        for value in ["netdns=cgo", "netdns=cgo+1", "netdns=go+cgo", "netdns=2+cgo"] {
+        for value in [
+            "netdns=cgo",
+            "netdns=cgo+1",
+            "netdns=go+cgo",
+            "netdns=2+cgo",
+        ] {
             assert_eq!(merge(value, false), Merge::KeptCgo, "{value}");
         }
         assert_eq!(rewritten("netdns=cgo", true), "netdns=go");
         assert_eq!(rewritten("netdns=cgo+1", true), "netdns=go+1");
-        assert_eq!(rewritten("a=1,netdns=go+cgo,b=2", true), "a=1,netdns=go,b=2");
+        assert_eq!(
+            rewritten("a=1,netdns=go+cgo,b=2", true),
+            "a=1,netdns=go,b=2"
+        );
     }
 
     #[test]
@@ -317,8 +340,14 @@ mod tests {
         assert_eq!(rewritten("netdns=go,netdns=go", false), "netdns=go");
         // Go 1.19 reads cgo here and Go 1.20 reads go: ambiguous, so normalised even
         // without overrideCgo.
-        assert_eq!(rewritten("netdns=cgo,x=1,netdns=go", false), "x=1,netdns=go");
-        assert_eq!(rewritten("netdns=go,x=1,netdns=cgo", false), "x=1,netdns=go");
+        assert_eq!(
+            rewritten("netdns=cgo,x=1,netdns=go", false),
+            "x=1,netdns=go"
+        );
+        assert_eq!(
+            rewritten("netdns=go,x=1,netdns=cgo", false),
+            "x=1,netdns=go"
+        );
     }
 
     #[test]
@@ -334,7 +363,10 @@ mod tests {
         assert_eq!(NetdnsValue::parse("go+cgo").resolver(), ForcedResolver::Cgo);
         assert_eq!(NetdnsValue::parse("cgo+go").resolver(), ForcedResolver::Go);
         assert_eq!(NetdnsValue::parse("1+go").resolver(), ForcedResolver::Go);
-        assert_eq!(NetdnsValue::parse("GO").resolver(), ForcedResolver::NotForced);
+        assert_eq!(
+            NetdnsValue::parse("GO").resolver(),
+            ForcedResolver::NotForced
+        );
         assert_eq!(NetdnsValue::parse("2").debug, Some("2"));
     }
 
@@ -351,8 +383,16 @@ mod tests {
     #[test]
     fn every_rewrite_is_safe() {
         for input in [
-            "", "a=1", "netdns=1", "netdns=cgo", "netdns=go,netdns=cgo", " netdns=go",
-            "netdns=x", "a=1,,b=2", ",", "netdns=go+cgo,netdns=1",
+            "",
+            "a=1",
+            "netdns=1",
+            "netdns=cgo",
+            "netdns=go,netdns=cgo",
+            " netdns=go",
+            "netdns=x",
+            "a=1,,b=2",
+            ",",
+            "netdns=go+cgo,netdns=1",
         ] {
             if let Merge::Rewrite { value, .. } = merge(input, true) {
                 assert!(is_safe(&value), "{input:?} -> {value:?}");

@@ -106,7 +106,9 @@ impl Engine {
         let mut warnings = Vec::new();
         let mut uses_nsswitch = false;
         let mut reports = Vec::with_capacity(containers.len());
-        for (((kind, index, container), agent), target) in containers.iter().zip(&agents).zip(&targets) {
+        for (((kind, index, container), agent), target) in
+            containers.iter().zip(&agents).zip(&targets)
+        {
             let path = format!("/spec/{}/{index}", kind.field());
             let mut edits = ContainerEdits::default();
             if *target && strategy.edits_env() {
@@ -116,7 +118,13 @@ impl Engine {
                 uses_nsswitch |= env::mount_nsswitch(container, &path, &mut edits);
                 env::remove_resolver_vars(container, &path, &mut edits);
             }
-            reports.push(container_report(*kind, container, *agent, *target, edits.changes));
+            reports.push(container_report(
+                *kind,
+                container,
+                *agent,
+                *target,
+                edits.changes,
+            ));
             ops.extend(edits.ops);
             warnings.extend(edits.warnings);
         }
@@ -131,7 +139,10 @@ impl Engine {
             }
             if uses_nsswitch {
                 add_nsswitch_volume(spec, &mut ops, &mut dns_changes);
-                annotations.push((resolver::NSSWITCH_ANNOTATION, resolver::NSSWITCH_CONTENT.to_owned()));
+                annotations.push((
+                    resolver::NSSWITCH_ANNOTATION,
+                    resolver::NSSWITCH_CONTENT.to_owned(),
+                ));
             }
             if !strategy.edits_env() {
                 warnings.push("resolver-config cannot fix .local names (Go ≤1.22) or named ports; use strategy both".into());
@@ -142,7 +153,8 @@ impl Engine {
         }
 
         let mut status = None;
-        let changes_something = !ops.is_empty() || annotation_ops(meta, &annotations).next().is_some();
+        let changes_something =
+            !ops.is_empty() || annotation_ops(meta, &annotations).next().is_some();
         if changes_something {
             let text = status_text(&self.policy, &reports, &dns_changes);
             annotations.push((STATUS_ANNOTATION, text.clone()));
@@ -166,7 +178,9 @@ impl Engine {
 
 /// Init containers first, then containers, each with its index in its own list.
 /// Ephemeral containers are never targets and are not read at all.
-fn containers_of<'s, 'a>(spec: &'s PodSpecView<'a>) -> Vec<(ContainerKind, usize, &'s ContainerView<'a>)> {
+fn containers_of<'s, 'a>(
+    spec: &'s PodSpecView<'a>,
+) -> Vec<(ContainerKind, usize, &'s ContainerView<'a>)> {
     let list = |kind, list: &'s Option<Vec<ContainerView<'a>>>| {
         list.iter()
             .flatten()
@@ -246,7 +260,11 @@ fn fix_dns_options(
             OptionFix::Remove => changes.push(Change::DnsOptionRemoved { option: rendered }),
         }
     }
-    if kept.len() != options.len() || changes.iter().any(|c| matches!(c, Change::DnsOptionRewritten { .. })) {
+    if kept.len() != options.len()
+        || changes
+            .iter()
+            .any(|c| matches!(c, Change::DnsOptionRewritten { .. }))
+    {
         ops.push(PatchOp::Replace {
             path: "/spec/dnsConfig/options".into(),
             value: Value::Array(kept),
@@ -295,7 +313,9 @@ fn annotation_ops<'a>(
             path: "/metadata".into(),
             value: json!({ "annotations": as_map() }),
         })),
-        Some(MetaView { annotations: None, .. }) => Box::new(std::iter::once(PatchOp::Add {
+        Some(MetaView {
+            annotations: None, ..
+        }) => Box::new(std::iter::once(PatchOp::Add {
             path: "/metadata/annotations".into(),
             value: as_map(),
         })),
@@ -328,7 +348,10 @@ fn status_text(policy: &Policy, reports: &[ContainerReport], dns_changes: &[Chan
         text.push_str("containers ");
         text.push_str(&changed.join(","));
     }
-    if dns_changes.iter().any(|c| !matches!(c, Change::NsswitchVolumeAdded)) {
+    if dns_changes
+        .iter()
+        .any(|c| !matches!(c, Change::NsswitchVolumeAdded))
+    {
         text.push_str("; dnsConfig options fixed");
     }
     text

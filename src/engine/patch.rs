@@ -26,13 +26,17 @@ impl PatchOp {
     /// The operation's target.
     pub fn path(&self) -> &str {
         match self {
-            PatchOp::Add { path, .. } | PatchOp::Replace { path, .. } | PatchOp::Remove { path } => path,
+            PatchOp::Add { path, .. }
+            | PatchOp::Replace { path, .. }
+            | PatchOp::Remove { path } => path,
         }
     }
 
     fn path_mut(&mut self) -> &mut String {
         match self {
-            PatchOp::Add { path, .. } | PatchOp::Replace { path, .. } | PatchOp::Remove { path } => path,
+            PatchOp::Add { path, .. }
+            | PatchOp::Replace { path, .. }
+            | PatchOp::Remove { path } => path,
         }
     }
 
@@ -67,7 +71,9 @@ pub fn to_json_patch(ops: &[PatchOp]) -> Result<json_patch::Patch, String> {
             }),
         })
     };
-    Ok(json_patch::Patch(ops.iter().map(convert).collect::<Result<_, _>>()?))
+    Ok(json_patch::Patch(
+        ops.iter().map(convert).collect::<Result<_, _>>()?,
+    ))
 }
 
 /// Escapes one reference token for a JSON Pointer (RFC 6901 §3): `~` becomes `~0`
@@ -86,7 +92,10 @@ mod tests {
 
     #[test]
     fn pointer_tokens_escape_tilde_before_slash() {
-        assert_eq!(escape_token("netdns-guard.io/status"), "netdns-guard.io~1status");
+        assert_eq!(
+            escape_token("netdns-guard.io/status"),
+            "netdns-guard.io~1status"
+        );
         assert_eq!(escape_token("a~b"), "a~0b");
         // Escaping `/` first would turn `~1` into `~01`; the order matters.
         assert_eq!(escape_token("~/"), "~0~1");
@@ -95,13 +104,24 @@ mod tests {
 
     #[test]
     fn rooting_prefixes_the_path() {
-        let op = PatchOp::Remove { path: "/spec/containers/0".into() };
-        assert_eq!(op.rooted_at("/spec/template").path(), "/spec/template/spec/containers/0");
+        let op = PatchOp::Remove {
+            path: "/spec/containers/0".into(),
+        };
+        assert_eq!(
+            op.rooted_at("/spec/template").path(),
+            "/spec/template/spec/containers/0"
+        );
     }
 
     #[test]
     fn serializes_as_rfc6902() {
-        let op = PatchOp::Add { path: "/a".into(), value: Value::from(1) };
-        assert_eq!(serde_json::to_string(&op).unwrap(), r#"{"op":"add","path":"/a","value":1}"#);
+        let op = PatchOp::Add {
+            path: "/a".into(),
+            value: Value::from(1),
+        };
+        assert_eq!(
+            serde_json::to_string(&op).unwrap(),
+            r#"{"op":"add","path":"/a","value":1}"#
+        );
     }
 }

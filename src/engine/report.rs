@@ -69,9 +69,15 @@ impl fmt::Display for Targeting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Targeting::OptedOut => f.write_str("opted out (netdns-guard.io/inject: \"false\")"),
-            Targeting::OptedIn => f.write_str("opted in (netdns-guard.io/inject: \"true\"): all containers"),
-            Targeting::NamespaceSkipped { namespace } => write!(f, "namespace {namespace} is skipped by policy"),
-            Targeting::Selector { index } => write!(f, "policy selector {index} matches: all containers"),
+            Targeting::OptedIn => {
+                f.write_str("opted in (netdns-guard.io/inject: \"true\"): all containers")
+            }
+            Targeting::NamespaceSkipped { namespace } => {
+                write!(f, "namespace {namespace} is skipped by policy")
+            }
+            Targeting::Selector { index } => {
+                write!(f, "policy selector {index} matches: all containers")
+            }
             Targeting::Catalog => f.write_str("image catalog: at-risk agent found"),
             Targeting::NoAgent => f.write_str("no at-risk agent image"),
         }
@@ -171,7 +177,10 @@ pub enum Finding {
     /// GODEBUG has several netdns items read differently by Go ≤ 1.19 and ≥ 1.20.
     GodebugAmbiguous,
     /// A `dnsConfig` option renders to a resolv.conf option Go does not know.
-    UnknownResolvOption { option: String, unknown_below: Option<String> },
+    UnknownResolvOption {
+        option: String,
+        unknown_below: Option<String>,
+    },
     /// The pod inherits the node's resolv.conf, whose options cannot be seen.
     NodeResolvConf { dns_policy: String },
 }
@@ -182,18 +191,39 @@ impl fmt::Display for Finding {
             Finding::LocaldomainSet => f.write_str("LOCALDOMAIN is set: Go takes the cgo resolver"),
             Finding::ResOptionsSet => f.write_str("RES_OPTIONS is set: Go takes the cgo resolver"),
             Finding::HostaliasesSet => f.write_str("HOSTALIASES is set: Go takes the cgo resolver"),
-            Finding::EnvValueUnseen { name } => write!(f, "{name} comes from valueFrom: its value cannot be checked"),
-            Finding::EnvFromUnseen => f.write_str("envFrom may set GODEBUG or resolver variables that cannot be checked"),
-            Finding::GodebugForcesGo => f.write_str("GODEBUG netdns=go already forces the pure-Go resolver"),
-            Finding::GodebugForcesCgo => f.write_str("GODEBUG netdns explicitly selects the cgo resolver"),
-            Finding::GodebugAmbiguous => {
-                f.write_str("GODEBUG has several netdns items: Go ≤1.19 reads the first, Go ≥1.20 the last")
+            Finding::EnvValueUnseen { name } => write!(
+                f,
+                "{name} comes from valueFrom: its value cannot be checked"
+            ),
+            Finding::EnvFromUnseen => {
+                f.write_str("envFrom may set GODEBUG or resolver variables that cannot be checked")
             }
-            Finding::UnknownResolvOption { option, unknown_below: None } => {
-                write!(f, "resolv.conf option {option:?} is unknown to Go: it takes the cgo resolver")
+            Finding::GodebugForcesGo => {
+                f.write_str("GODEBUG netdns=go already forces the pure-Go resolver")
             }
-            Finding::UnknownResolvOption { option, unknown_below: Some(v) } => {
-                write!(f, "resolv.conf option {option:?} is unknown to Go < {v}: it takes the cgo resolver")
+            Finding::GodebugForcesCgo => {
+                f.write_str("GODEBUG netdns explicitly selects the cgo resolver")
+            }
+            Finding::GodebugAmbiguous => f.write_str(
+                "GODEBUG has several netdns items: Go ≤1.19 reads the first, Go ≥1.20 the last",
+            ),
+            Finding::UnknownResolvOption {
+                option,
+                unknown_below: None,
+            } => {
+                write!(
+                    f,
+                    "resolv.conf option {option:?} is unknown to Go: it takes the cgo resolver"
+                )
+            }
+            Finding::UnknownResolvOption {
+                option,
+                unknown_below: Some(v),
+            } => {
+                write!(
+                    f,
+                    "resolv.conf option {option:?} is unknown to Go < {v}: it takes the cgo resolver"
+                )
             }
             Finding::NodeResolvConf { dns_policy } => write!(
                 f,
@@ -210,7 +240,11 @@ pub enum Change {
     /// A GODEBUG entry was added.
     GodebugAdded { value: String },
     /// An existing GODEBUG value was rewritten.
-    GodebugRewritten { from: String, to: String, why: String },
+    GodebugRewritten {
+        from: String,
+        to: String,
+        why: String,
+    },
     /// A resolver env variable that forces cgo was removed.
     EnvRemoved { name: String },
     /// The safe nsswitch.conf was mounted at /etc/nsswitch.conf.
@@ -227,11 +261,17 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::GodebugAdded { value } => write!(f, "added GODEBUG={value}"),
-            Change::GodebugRewritten { from, to, why } => write!(f, "GODEBUG {from:?} -> {to:?} ({why})"),
+            Change::GodebugRewritten { from, to, why } => {
+                write!(f, "GODEBUG {from:?} -> {to:?} ({why})")
+            }
             Change::EnvRemoved { name } => write!(f, "removed env {name}"),
-            Change::NsswitchMounted => f.write_str("mounted a safe /etc/nsswitch.conf (hosts: files dns)"),
+            Change::NsswitchMounted => {
+                f.write_str("mounted a safe /etc/nsswitch.conf (hosts: files dns)")
+            }
             Change::DnsOptionRemoved { option } => write!(f, "removed dnsConfig option {option:?}"),
-            Change::DnsOptionRewritten { from, to } => write!(f, "dnsConfig option {from:?} -> {to:?}"),
+            Change::DnsOptionRewritten { from, to } => {
+                write!(f, "dnsConfig option {from:?} -> {to:?}")
+            }
             Change::NsswitchVolumeAdded => f.write_str("added volume netdns-guard-nsswitch"),
         }
     }

@@ -23,7 +23,14 @@ pub const NSSWITCH_FILE: &str = "nsswitch.conf";
 pub const NSSWITCH_CONTENT: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n";
 
 /// Options Go reads on every version we support (1.19 and later).
-const FLAGS: &[&str] = &["rotate", "single-request", "single-request-reopen", "use-vc", "usevc", "tcp"];
+const FLAGS: &[&str] = &[
+    "rotate",
+    "single-request",
+    "single-request-reopen",
+    "use-vc",
+    "usevc",
+    "tcp",
+];
 /// Options Go reads from 1.20 on; Go 1.19 falls back to cgo on them.
 const FLAGS_SINCE_1_20: &[&str] = &["edns0", "trust-ad", "no-reload"];
 /// Options that carry a value after a colon.
@@ -114,14 +121,20 @@ pub fn inherits_node_resolv_conf(spec: &PodSpecView<'_>) -> Option<String> {
     match spec.dns_policy.as_deref() {
         Some("Default") => Some("Default".to_owned()),
         // ClusterFirst (the default) falls back to Default for hostNetwork pods.
-        Some("ClusterFirst") | None if host_network => Some("ClusterFirst with hostNetwork".to_owned()),
+        Some("ClusterFirst") | None if host_network => {
+            Some("ClusterFirst with hostNetwork".to_owned())
+        }
         _ => None,
     }
 }
 
 /// Findings for the pod's DNS set-up at `floor`.
 pub fn pod_findings(spec: &PodSpecView<'_>, floor: GoFloor) -> Vec<Finding> {
-    let options = spec.dns_config.as_ref().and_then(|c| c.options.as_deref()).unwrap_or_default();
+    let options = spec
+        .dns_config
+        .as_ref()
+        .and_then(|c| c.options.as_deref())
+        .unwrap_or_default();
     let mut findings: Vec<Finding> = options
         .iter()
         .filter_map(|o| option_finding(&render(o), floor))
@@ -180,7 +193,17 @@ mod tests {
 
     #[test]
     fn go_knows_the_documented_options() {
-        for o in ["ndots:5", "timeout:1", "attempts:3", "rotate", "single-request", "single-request-reopen", "use-vc", "usevc", "tcp"] {
+        for o in [
+            "ndots:5",
+            "timeout:1",
+            "attempts:3",
+            "rotate",
+            "single-request",
+            "single-request-reopen",
+            "use-vc",
+            "usevc",
+            "tcp",
+        ] {
             assert!(known_at(o, GoFloor::Go119), "{o}");
         }
         for o in ["edns0", "trust-ad", "no-reload"] {
@@ -194,20 +217,44 @@ mod tests {
 
     #[test]
     fn fixes_keep_rewrite_or_remove() {
-        assert_eq!(option_fix(&opt("ndots", Some("2")), GoFloor::Go119), OptionFix::Keep);
-        assert_eq!(option_fix(&opt("rotate", Some("1")), GoFloor::Go119), OptionFix::DropValue);
-        assert_eq!(option_fix(&opt("edns0", None), GoFloor::Go119), OptionFix::Remove);
-        assert_eq!(option_fix(&opt("edns0", None), GoFloor::Go120), OptionFix::Keep);
-        assert_eq!(option_fix(&opt("edns0", Some("1")), GoFloor::Go120), OptionFix::DropValue);
-        assert_eq!(option_fix(&opt("ndots", None), GoFloor::Go120), OptionFix::Remove);
-        assert_eq!(option_fix(&opt("inet6", None), GoFloor::Go120), OptionFix::Remove);
+        assert_eq!(
+            option_fix(&opt("ndots", Some("2")), GoFloor::Go119),
+            OptionFix::Keep
+        );
+        assert_eq!(
+            option_fix(&opt("rotate", Some("1")), GoFloor::Go119),
+            OptionFix::DropValue
+        );
+        assert_eq!(
+            option_fix(&opt("edns0", None), GoFloor::Go119),
+            OptionFix::Remove
+        );
+        assert_eq!(
+            option_fix(&opt("edns0", None), GoFloor::Go120),
+            OptionFix::Keep
+        );
+        assert_eq!(
+            option_fix(&opt("edns0", Some("1")), GoFloor::Go120),
+            OptionFix::DropValue
+        );
+        assert_eq!(
+            option_fix(&opt("ndots", None), GoFloor::Go120),
+            OptionFix::Remove
+        );
+        assert_eq!(
+            option_fix(&opt("inet6", None), GoFloor::Go120),
+            OptionFix::Remove
+        );
     }
 
     #[test]
     fn findings_name_the_option_and_the_version() {
         assert_eq!(
             option_finding("edns0", GoFloor::Go119),
-            Some(Finding::UnknownResolvOption { option: "edns0".into(), unknown_below: Some("1.20".into()) })
+            Some(Finding::UnknownResolvOption {
+                option: "edns0".into(),
+                unknown_below: Some("1.20".into())
+            })
         );
         assert_eq!(option_finding("edns0", GoFloor::Go120), None);
     }
@@ -237,10 +284,19 @@ mod tests {
         assert_eq!(env_triggers_cgo(&var("LOCALDOMAIN", Some(""))), Some(true));
         assert_eq!(env_triggers_cgo(&var("LOCALDOMAIN", None)), Some(true));
         assert_eq!(env_triggers_cgo(&var("RES_OPTIONS", Some(""))), Some(false));
-        assert_eq!(env_triggers_cgo(&var("RES_OPTIONS", Some("ndots:1"))), Some(true));
-        assert_eq!(env_triggers_cgo(&var("HOSTALIASES", Some("/etc/h"))), Some(true));
+        assert_eq!(
+            env_triggers_cgo(&var("RES_OPTIONS", Some("ndots:1"))),
+            Some(true)
+        );
+        assert_eq!(
+            env_triggers_cgo(&var("HOSTALIASES", Some("/etc/h"))),
+            Some(true)
+        );
         assert_eq!(env_triggers_cgo(&var("PATH", Some("/bin"))), Some(false));
-        let unseen = EnvVarView { value_from: Some(serde::de::IgnoredAny), ..var("RES_OPTIONS", None) };
+        let unseen = EnvVarView {
+            value_from: Some(serde::de::IgnoredAny),
+            ..var("RES_OPTIONS", None)
+        };
         assert_eq!(env_triggers_cgo(&unseen), None);
     }
 }

@@ -25,7 +25,10 @@ pub fn decide(
     let every = |targeting| (targeting, vec![true; agents.len()]);
     let none = |targeting| (targeting, vec![false; agents.len()]);
 
-    match annotation(INJECT_ANNOTATION).map(str::to_ascii_lowercase).as_deref() {
+    match annotation(INJECT_ANNOTATION)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("false") => return none(Targeting::OptedOut),
         Some("true") => return every(Targeting::OptedIn),
         _ => {}
@@ -58,9 +61,17 @@ mod tests {
 
     use super::*;
 
-    fn meta(annotations: &[(&'static str, &'static str)], labels: &[(&'static str, &'static str)]) -> MetaView<'static> {
+    fn meta(
+        annotations: &[(&'static str, &'static str)],
+        labels: &[(&'static str, &'static str)],
+    ) -> MetaView<'static> {
         let map = |pairs: &[(&'static str, &'static str)]| {
-            Some(pairs.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect::<BTreeMap<_, _>>())
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v)))
+                    .collect::<BTreeMap<_, _>>(),
+            )
         };
         MetaView {
             annotations: map(annotations),
@@ -108,7 +119,12 @@ mod tests {
         let m = meta(&[], &[("app", "a")]);
         let p = policy("skipNamespaces: [logging]\nselectors: [{matchLabels: {app: a}}]");
         let (t, _) = decide(&p, Some(&m), Some("logging"), &[Some(&at_risk)]);
-        assert_eq!(t, Targeting::NamespaceSkipped { namespace: "logging".into() });
+        assert_eq!(
+            t,
+            Targeting::NamespaceSkipped {
+                namespace: "logging".into()
+            }
+        );
     }
 
     #[test]

@@ -17,11 +17,16 @@ fn run(engine: &Engine, pod: &Value) -> (Value, Review) {
     let view = PodView::deserialize(pod).unwrap();
     let review = engine.review(&view, None);
     let mut patched = pod.clone();
-    let patch: json_patch::Patch = serde_json::from_value(serde_json::to_value(&review.patch).unwrap()).unwrap();
+    let patch: json_patch::Patch =
+        serde_json::from_value(serde_json::to_value(&review.patch).unwrap()).unwrap();
     json_patch::patch(&mut patched, &patch).unwrap_or_else(|e| panic!("{e}: {:#?}", review.patch));
     let again = PodView::deserialize(&patched).unwrap();
     let second = engine.review(&again, None);
-    assert!(second.patch.is_empty(), "not idempotent: {:#?}", second.patch);
+    assert!(
+        second.patch.is_empty(),
+        "not idempotent: {:#?}",
+        second.patch
+    );
     (patched, review)
 }
 
@@ -48,7 +53,10 @@ fn missing_env_list_is_added_whole() {
 #[test]
 fn env_without_godebug_gets_it_appended() {
     let (env, review) = godebug_after(json!([{ "name": "A", "value": "1" }]), "");
-    assert_eq!(env, json!([{ "name": "A", "value": "1" }, { "name": "GODEBUG", "value": "netdns=go" }]));
+    assert_eq!(
+        env,
+        json!([{ "name": "A", "value": "1" }, { "name": "GODEBUG", "value": "netdns=go" }])
+    );
     assert_eq!(review.patch[0].path(), "/spec/containers/0/env/-");
 }
 
@@ -88,17 +96,30 @@ fn explicit_cgo_is_kept_with_a_warning_unless_overridden() {
         let (env, review) = godebug_after(json!([{ "name": "GODEBUG", "value": value }]), "");
         assert_eq!(env[0]["value"], value);
         assert!(review.patch.is_empty());
-        assert!(review.report.warnings[0].contains("netdns=cgo"), "{:?}", review.report.warnings);
+        assert!(
+            review.report.warnings[0].contains("netdns=cgo"),
+            "{:?}",
+            review.report.warnings
+        );
     }
-    let (env, _) = godebug_after(json!([{ "name": "GODEBUG", "value": "netdns=cgo+2" }]), "overrideCgo: true");
+    let (env, _) = godebug_after(
+        json!([{ "name": "GODEBUG", "value": "netdns=cgo+2" }]),
+        "overrideCgo: true",
+    );
     assert_eq!(env[0]["value"], "netdns=go+2");
 }
 
 #[test]
 fn unknown_or_repeated_netdns_becomes_one_go_item() {
-    let (env, _) = godebug_after(json!([{ "name": "GODEBUG", "value": "netdns=bogus+1" }]), "");
+    let (env, _) = godebug_after(
+        json!([{ "name": "GODEBUG", "value": "netdns=bogus+1" }]),
+        "",
+    );
     assert_eq!(env[0]["value"], "netdns=go+1");
-    let (env, _) = godebug_after(json!([{ "name": "GODEBUG", "value": "a=1,netdns=cgo,netdns=go" }]), "");
+    let (env, _) = godebug_after(
+        json!([{ "name": "GODEBUG", "value": "a=1,netdns=cgo,netdns=go" }]),
+        "",
+    );
     assert_eq!(env[0]["value"], "a=1,netdns=go");
 }
 
@@ -113,7 +134,8 @@ fn godebug_from_value_from_is_left_with_a_warning() {
 
 #[test]
 fn duplicate_godebug_edits_the_last_entry_with_a_warning() {
-    let env = json!([{ "name": "GODEBUG", "value": "netdns=go" }, { "name": "GODEBUG", "value": "x=1" }]);
+    let env =
+        json!([{ "name": "GODEBUG", "value": "netdns=go" }, { "name": "GODEBUG", "value": "x=1" }]);
     let (after, review) = godebug_after(env, "");
     assert_eq!(after[0]["value"], "netdns=go");
     assert_eq!(after[1]["value"], "x=1,netdns=go");
@@ -125,26 +147,55 @@ fn env_from_gets_godebug_and_a_warning() {
     let mut pod = loggie(Value::Null);
     pod["spec"]["containers"][0]["envFrom"] = json!([{ "configMapRef": { "name": "c" } }]);
     let (after, review) = run(&engine(""), &pod);
-    assert_eq!(after["spec"]["containers"][0]["env"][0]["value"], "netdns=go");
+    assert_eq!(
+        after["spec"]["containers"][0]["env"][0]["value"],
+        "netdns=go"
+    );
     assert!(review.report.warnings[0].contains("envFrom"));
-    assert!(review.report.containers[0].findings.contains(&report::Finding::EnvFromUnseen));
+    assert!(
+        review.report.containers[0]
+            .findings
+            .contains(&report::Finding::EnvFromUnseen)
+    );
 }
 
 #[test]
 fn status_annotation_is_escaped_and_created_when_missing() {
     let mut pod = loggie(Value::Null);
     let (after, review) = run(&engine(""), &pod);
-    assert_eq!(after["metadata"]["annotations"]["netdns-guard.io/status"], "env: containers loggie");
-    assert!(review.patch.iter().any(|op| op.path() == "/metadata/annotations/netdns-guard.io~1status"));
+    assert_eq!(
+        after["metadata"]["annotations"]["netdns-guard.io/status"],
+        "env: containers loggie"
+    );
+    assert!(
+        review
+            .patch
+            .iter()
+            .any(|op| op.path() == "/metadata/annotations/netdns-guard.io~1status")
+    );
 
-    pod["metadata"].as_object_mut().unwrap().remove("annotations");
+    pod["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
     let (after, review) = run(&engine(""), &pod);
-    assert_eq!(after["metadata"]["annotations"]["netdns-guard.io/status"], "env: containers loggie");
-    assert!(review.patch.iter().any(|op| op.path() == "/metadata/annotations"));
+    assert_eq!(
+        after["metadata"]["annotations"]["netdns-guard.io/status"],
+        "env: containers loggie"
+    );
+    assert!(
+        review
+            .patch
+            .iter()
+            .any(|op| op.path() == "/metadata/annotations")
+    );
 
     pod.as_object_mut().unwrap().remove("metadata");
     let (after, _) = run(&engine(""), &pod);
-    assert_eq!(after["metadata"]["annotations"]["netdns-guard.io/status"], "env: containers loggie");
+    assert_eq!(
+        after["metadata"]["annotations"]["netdns-guard.io/status"],
+        "env: containers loggie"
+    );
 }
 
 #[test]
@@ -155,8 +206,14 @@ fn init_containers_are_targets_and_ephemeral_containers_never() {
         "ephemeralContainers": [{ "name": "debug", "image": "grafana/promtail:3.0" }],
     }});
     let (after, review) = run(&engine(""), &pod);
-    assert_eq!(after["spec"]["initContainers"][0]["env"][0]["value"], "netdns=go");
-    assert_eq!(after["spec"]["containers"][0]["env"][0]["value"], "netdns=go");
+    assert_eq!(
+        after["spec"]["initContainers"][0]["env"][0]["value"],
+        "netdns=go"
+    );
+    assert_eq!(
+        after["spec"]["containers"][0]["env"][0]["value"],
+        "netdns=go"
+    );
     assert!(after["spec"]["ephemeralContainers"][0].get("env").is_none());
     assert_eq!(review.report.containers.len(), 2);
 }
@@ -189,7 +246,11 @@ fn nothing_outside_the_contract_is_touched() {
     let (after, review) = run(&engine(""), &pod);
     for op in &review.patch {
         let p = op.path();
-        assert!(p.starts_with("/spec/containers/0/env") || p.starts_with("/metadata/annotations/netdns-guard.io"), "{p}");
+        assert!(
+            p.starts_with("/spec/containers/0/env")
+                || p.starts_with("/metadata/annotations/netdns-guard.io"),
+            "{p}"
+        );
     }
     assert_eq!(after["status"], pod["status"]);
     assert_eq!(after["metadata"]["annotations"]["keep"], "me");
@@ -211,18 +272,43 @@ fn resolver_config_drops_and_rewrites_unknown_options_at_the_go_floor() {
         { "name": "ndots", "value": "2" }, { "name": "edns0" }, { "name": "rotate", "value": "1" },
         { "name": "inet6" }, { "name": "ndots" }, { "name": "timeout", "value": "3" },
     ]);
-    let (after, review) = run(&engine("strategy: resolver-config"), &dns_pod(options.clone(), json!([])));
+    let (after, review) = run(
+        &engine("strategy: resolver-config"),
+        &dns_pod(options.clone(), json!([])),
+    );
     assert_eq!(
         after["spec"]["dnsConfig"]["options"],
         json!([{ "name": "ndots", "value": "2" }, { "name": "rotate" }, { "name": "timeout", "value": "3" }])
     );
-    assert_eq!(after["spec"]["dnsConfig"]["nameservers"], json!(["1.1.1.1"]));
-    assert!(review.report.dns_changes.contains(&Change::DnsOptionRemoved { option: "edns0".into() }));
+    assert_eq!(
+        after["spec"]["dnsConfig"]["nameservers"],
+        json!(["1.1.1.1"])
+    );
+    assert!(
+        review
+            .report
+            .dns_changes
+            .contains(&Change::DnsOptionRemoved {
+                option: "edns0".into()
+            })
+    );
     // GODEBUG is not this strategy's business.
-    assert_eq!(after["spec"]["containers"][0]["env"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        after["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 
-    let (after, _) = run(&engine("strategy: resolver-config\nresolverConfig: {goFloor: \"1.20\"}"), &dns_pod(options, json!([])));
-    assert_eq!(after["spec"]["dnsConfig"]["options"][1], json!({ "name": "edns0" }));
+    let (after, _) = run(
+        &engine("strategy: resolver-config\nresolverConfig: {goFloor: \"1.20\"}"),
+        &dns_pod(options, json!([])),
+    );
+    assert_eq!(
+        after["spec"]["dnsConfig"]["options"][1],
+        json!({ "name": "edns0" })
+    );
 }
 
 #[test]
@@ -232,8 +318,16 @@ fn resolver_config_removes_resolver_env_vars() {
         { "name": "RES_OPTIONS", "value": "" }, { "name": "HOSTALIASES", "value": "/h" },
         { "name": "RES_OPTIONS", "valueFrom": { "fieldRef": { "fieldPath": "x" } } },
     ]);
-    let (after, review) = run(&engine("strategy: resolver-config"), &dns_pod(json!([]), env));
-    let names: Vec<&str> = after["spec"]["containers"][0]["env"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let (after, review) = run(
+        &engine("strategy: resolver-config"),
+        &dns_pod(json!([]), env),
+    );
+    let names: Vec<&str> = after["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["KEEP", "RES_OPTIONS"]);
     let findings = &review.report.containers[0].findings;
     assert!(findings.contains(&report::Finding::LocaldomainSet));
@@ -242,13 +336,21 @@ fn resolver_config_removes_resolver_env_vars() {
 
 #[test]
 fn resolver_config_mounts_a_safe_nsswitch_from_the_pods_own_annotation() {
-    let (after, review) = run(&engine("strategy: resolver-config"), &dns_pod(json!([]), json!([])));
+    let (after, review) = run(
+        &engine("strategy: resolver-config"),
+        &dns_pod(json!([]), json!([])),
+    );
     let mount = &after["spec"]["containers"][0]["volumeMounts"][0];
     assert_eq!(mount["mountPath"], "/etc/nsswitch.conf");
     assert_eq!(mount["subPath"], "nsswitch.conf");
     let volume = &after["spec"]["volumes"][0];
-    assert_eq!(volume["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"], "metadata.annotations['netdns-guard.io/nsswitch']");
-    let content = after["metadata"]["annotations"]["netdns-guard.io/nsswitch"].as_str().unwrap();
+    assert_eq!(
+        volume["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"],
+        "metadata.annotations['netdns-guard.io/nsswitch']"
+    );
+    let content = after["metadata"]["annotations"]["netdns-guard.io/nsswitch"]
+        .as_str()
+        .unwrap();
     assert!(content.contains("hosts: files dns\n") && !content.contains('\t'));
     assert!(review.report.warnings.iter().any(|w| w.contains(".local")));
 }
@@ -256,27 +358,55 @@ fn resolver_config_mounts_a_safe_nsswitch_from_the_pods_own_annotation() {
 #[test]
 fn resolver_config_leaves_an_owners_nsswitch_mount_alone() {
     let mut pod = dns_pod(json!([]), json!([]));
-    pod["spec"]["containers"][0]["volumeMounts"] = json!([{ "name": "mine", "mountPath": "/etc/nsswitch.conf" }]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{ "name": "mine", "mountPath": "/etc/nsswitch.conf" }]);
     let (after, review) = run(&engine("strategy: resolver-config"), &pod);
-    assert_eq!(after["spec"]["containers"][0]["volumeMounts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        after["spec"]["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(after["spec"].get("volumes").is_none());
-    assert!(review.report.warnings.iter().any(|w| w.contains("already mounts")));
+    assert!(
+        review
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.contains("already mounts"))
+    );
 }
 
 #[test]
 fn resolver_config_reports_what_it_cannot_fix() {
     let pod = json!({ "spec": { "hostNetwork": true, "containers": [{ "name": "p", "image": "grafana/promtail" }] } });
     let (_, review) = run(&engine("strategy: resolver-config"), &pod);
-    assert!(review.report.warnings.iter().any(|w| w.contains("node's resolv.conf")));
-    assert!(matches!(review.report.dns[0], report::Finding::NodeResolvConf { .. }));
+    assert!(
+        review
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.contains("node's resolv.conf"))
+    );
+    assert!(matches!(
+        review.report.dns[0],
+        report::Finding::NodeResolvConf { .. }
+    ));
 }
 
 #[test]
 fn both_strategies_together_are_idempotent() {
     let env = json!([{ "name": "LOCALDOMAIN", "value": "x" }, { "name": "GODEBUG", "value": "a=1" }, { "name": "B", "value": "2" }]);
-    let (after, _) = run(&engine("strategy: both"), &dns_pod(json!([{ "name": "trust-ad" }]), env));
+    let (after, _) = run(
+        &engine("strategy: both"),
+        &dns_pod(json!([{ "name": "trust-ad" }]), env),
+    );
     let env = &after["spec"]["containers"][0]["env"];
-    assert_eq!(env, &json!([{ "name": "GODEBUG", "value": "a=1,netdns=go" }, { "name": "B", "value": "2" }]));
+    assert_eq!(
+        env,
+        &json!([{ "name": "GODEBUG", "value": "a=1,netdns=go" }, { "name": "B", "value": "2" }])
+    );
     assert_eq!(after["spec"]["dnsConfig"]["options"], json!([]));
 }
 

@@ -21,7 +21,9 @@ pub fn pod_pointer(api_version: &str, kind: &str) -> Option<&'static str> {
         ("", "Pod") => Some(""),
         ("", "PodTemplate") => Some("/template"),
         ("", "ReplicationController") => Some("/spec/template"),
-        ("apps" | "extensions", "Deployment" | "DaemonSet" | "ReplicaSet" | "StatefulSet") => Some("/spec/template"),
+        ("apps" | "extensions", "Deployment" | "DaemonSet" | "ReplicaSet" | "StatefulSet") => {
+            Some("/spec/template")
+        }
         ("batch", "Job") => Some("/spec/template"),
         ("batch", "CronJob") => Some("/spec/jobTemplate/spec/template"),
         _ => None,
@@ -85,15 +87,29 @@ pub struct ShapeError {
 /// Reviews one document value and applies the patches in place. Returns one entry
 /// per workload found (a `List` or `ResourceList` can hold many); anything else is
 /// left exactly as it was.
-pub fn mutate_document(engine: &Engine, document: &mut Value) -> Result<Vec<ObjectReview>, ShapeError> {
+pub fn mutate_document(
+    engine: &Engine,
+    document: &mut Value,
+) -> Result<Vec<ObjectReview>, ShapeError> {
     let mut reviews = Vec::new();
     mutate_in(engine, document, String::new(), &mut reviews)?;
     Ok(reviews)
 }
 
-fn mutate_in(engine: &Engine, object: &mut Value, location: String, out: &mut Vec<ObjectReview>) -> Result<(), ShapeError> {
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+fn mutate_in(
+    engine: &Engine,
+    object: &mut Value,
+    location: String,
+    out: &mut Vec<ObjectReview>,
+) -> Result<(), ShapeError> {
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if is_list(api_version, kind) {
         if let Some(items) = object.get_mut("items").and_then(Value::as_array_mut) {
             for (i, item) in items.iter_mut().enumerate() {
@@ -108,7 +124,12 @@ fn mutate_in(engine: &Engine, object: &mut Value, location: String, out: &mut Ve
     let Some(review) = review_object(engine, object, pointer)? else {
         return Ok(());
     };
-    let patch: Vec<PatchOp> = review.patch.iter().cloned().map(|op| op.rooted_at(pointer)).collect();
+    let patch: Vec<PatchOp> = review
+        .patch
+        .iter()
+        .cloned()
+        .map(|op| op.rooted_at(pointer))
+        .collect();
     apply(object, &patch).map_err(|message| ShapeError {
         object: ObjectRef::of(object).to_string(),
         path: pointer.to_owned(),
@@ -131,7 +152,11 @@ fn is_list(api_version: &str, kind: &str) -> bool {
 
 /// Runs the engine on the pod at `pointer`; `None` when the object has no pod there
 /// (a template-less workload is left as is).
-fn review_object(engine: &Engine, object: &Value, pointer: &str) -> Result<Option<Review>, ShapeError> {
+fn review_object(
+    engine: &Engine,
+    object: &Value,
+    pointer: &str,
+) -> Result<Option<Review>, ShapeError> {
     let Some(pod) = object.pointer(pointer).filter(|p| p.is_object()) else {
         return Ok(None);
     };
@@ -140,7 +165,9 @@ fn review_object(engine: &Engine, object: &Value, pointer: &str) -> Result<Optio
         path: format!("{pointer}/{}", e.path()).replace('.', "/"),
         message: e.inner().to_string(),
     })?;
-    let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str);
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str);
     Ok(Some(engine.review(&view, namespace)))
 }
 
@@ -169,20 +196,35 @@ mod tests {
     fn every_pod_template_kind_is_located() {
         assert_eq!(pod_pointer("v1", "Pod"), Some(""));
         assert_eq!(pod_pointer("v1", "PodTemplate"), Some("/template"));
-        assert_eq!(pod_pointer("v1", "ReplicationController"), Some("/spec/template"));
+        assert_eq!(
+            pod_pointer("v1", "ReplicationController"),
+            Some("/spec/template")
+        );
         for kind in ["Deployment", "DaemonSet", "StatefulSet", "ReplicaSet"] {
             assert_eq!(pod_pointer("apps/v1", kind), Some("/spec/template"));
         }
-        assert_eq!(pod_pointer("extensions/v1beta1", "DaemonSet"), Some("/spec/template"));
+        assert_eq!(
+            pod_pointer("extensions/v1beta1", "DaemonSet"),
+            Some("/spec/template")
+        );
         assert_eq!(pod_pointer("batch/v1", "Job"), Some("/spec/template"));
-        assert_eq!(pod_pointer("batch/v1", "CronJob"), Some("/spec/jobTemplate/spec/template"));
-        assert_eq!(pod_pointer("batch/v1beta1", "CronJob"), Some("/spec/jobTemplate/spec/template"));
+        assert_eq!(
+            pod_pointer("batch/v1", "CronJob"),
+            Some("/spec/jobTemplate/spec/template")
+        );
+        assert_eq!(
+            pod_pointer("batch/v1beta1", "CronJob"),
+            Some("/spec/jobTemplate/spec/template")
+        );
     }
 
     #[test]
     fn look_alikes_are_not_workloads() {
         assert_eq!(pod_pointer("example.com/v1", "Deployment"), None);
-        assert_eq!(pod_pointer("apiextensions.k8s.io/v1", "CustomResourceDefinition"), None);
+        assert_eq!(
+            pod_pointer("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+            None
+        );
         assert_eq!(pod_pointer("v1", "ConfigMap"), None);
     }
 
@@ -198,8 +240,15 @@ mod tests {
         assert_eq!(reviews.len(), 1);
         assert_eq!(reviews[0].location, "/items/1");
         assert_eq!(reviews[0].object.to_string(), "DaemonSet/d (logs)");
-        assert_eq!(doc["items"][1]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "netdns=go");
-        assert!(reviews[0].patch[0].path().starts_with("/spec/template/spec/containers/0"));
+        assert_eq!(
+            doc["items"][1]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"],
+            "netdns=go"
+        );
+        assert!(
+            reviews[0].patch[0]
+                .path()
+                .starts_with("/spec/template/spec/containers/0")
+        );
     }
 
     #[test]
@@ -208,6 +257,9 @@ mod tests {
         let mut doc = json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "bad" },
             "spec": { "containers": [{ "name": "c", "env": "oops" }] } });
         let err = mutate_document(&engine, &mut doc).unwrap_err().to_string();
-        assert!(err.contains("Pod/bad") && err.contains("spec/containers[0]/env"), "{err}");
+        assert!(
+            err.contains("Pod/bad") && err.contains("spec/containers[0]/env"),
+            "{err}"
+        );
     }
 }

@@ -21,7 +21,11 @@ pub struct Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: document {} (line {})", self.source, self.index, self.line)
+        write!(
+            f,
+            "{}: document {} (line {})",
+            self.source, self.index, self.line
+        )
     }
 }
 
@@ -121,16 +125,17 @@ fn parse_yaml<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, Pars
         .enumerate()
         .map(|(i, (line, raw))| {
             let index = i + 1;
-            let value: Option<Value> = serde_saphyr::from_str_with_options(raw, options.clone()).map_err(|e| {
-                let location = e.location();
-                ParseError {
-                    source_name: source.to_owned(),
-                    index,
-                    line: line + location.map_or(0, |l| l.line() as usize).saturating_sub(1),
-                    column: location.map_or(0, |l| l.column() as usize),
-                    message: strip_position(&e.without_snippet().to_string()),
-                }
-            })?;
+            let value: Option<Value> = serde_saphyr::from_str_with_options(raw, options.clone())
+                .map_err(|e| {
+                    let location = e.location();
+                    ParseError {
+                        source_name: source.to_owned(),
+                        index,
+                        line: line + location.map_or(0, |l| l.line() as usize).saturating_sub(1),
+                        column: location.map_or(0, |l| l.column() as usize),
+                        message: strip_position(&e.without_snippet().to_string()),
+                    }
+                })?;
             Ok(Document {
                 origin: Origin {
                     source: source.to_owned(),
@@ -163,7 +168,9 @@ pub fn split_yaml(text: &str) -> Vec<(usize, &str)> {
             has_content = false;
         }
         let trimmed = line.trim();
-        if is_document_start(line) || !(trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "...") {
+        if is_document_start(line)
+            || !(trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "...")
+        {
             has_content = true;
         }
         offset += line.len();
@@ -182,7 +189,11 @@ fn is_document_start(line: &str) -> bool {
 
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// Drops the "line N column M" part parsers put in messages: the error carries the
@@ -207,13 +218,23 @@ mod tests {
     fn splits_at_markers_only_at_column_zero() {
         let text = "a: 1\n---\nb: |\n  ---\n  x\n--- # c\nc: 3\n";
         let docs = split_yaml(text);
-        assert_eq!(docs, [(1, "a: 1\n"), (2, "---\nb: |\n  ---\n  x\n"), (6, "--- # c\nc: 3\n")]);
+        assert_eq!(
+            docs,
+            [
+                (1, "a: 1\n"),
+                (2, "---\nb: |\n  ---\n  x\n"),
+                (6, "--- # c\nc: 3\n")
+            ]
+        );
     }
 
     #[test]
     fn leading_comments_and_marker_stay_with_the_first_document() {
         let text = "# licence\n\n---\na: 1\n---\nb: 2";
-        assert_eq!(split_yaml(text), [(1, "# licence\n\n---\na: 1\n"), (5, "---\nb: 2")]);
+        assert_eq!(
+            split_yaml(text),
+            [(1, "# licence\n\n---\na: 1\n"), (5, "---\nb: 2")]
+        );
         assert_eq!(split_yaml(""), [(1, "")]);
         assert_eq!(split_yaml("---\n"), [(1, "---\n")]);
     }
@@ -234,7 +255,10 @@ mod tests {
     fn errors_carry_the_line_in_the_whole_file() {
         let err = parse("bad.yaml", "a: 1\n---\nb: 2\n---\nc: [1, 2\nd: 3\n").unwrap_err();
         assert_eq!((err.index, err.line), (3, 6), "{err}");
-        assert!(err.to_string().starts_with("bad.yaml: document 3, line 6"), "{err}");
+        assert!(
+            err.to_string().starts_with("bad.yaml: document 3, line 6"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -250,7 +274,10 @@ mod tests {
     #[test]
     fn a_yaml_flow_mapping_is_not_mistaken_for_json() {
         let docs = parse("<stdin>", "{ a: 1, b: [x, y,], }\n").unwrap();
-        assert_eq!(docs[0].value, serde_json::json!({ "a": 1, "b": ["x", "y"] }));
+        assert_eq!(
+            docs[0].value,
+            serde_json::json!({ "a": 1, "b": ["x", "y"] })
+        );
         assert!(docs[0].raw.is_some());
     }
 }

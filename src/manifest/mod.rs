@@ -30,8 +30,10 @@ pub fn pod_pointer(api_version: &str, kind: &str) -> Option<&'static str> {
     }
 }
 
-/// Identity of an object, for reports.
+/// Identity of an object, for reports. Serialised with Kubernetes field names, as a
+/// KRM `results[].resourceRef` must be.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     pub api_version: String,
     pub kind: String,

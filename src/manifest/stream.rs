@@ -119,6 +119,9 @@ fn parse_yaml<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, Pars
     let options = serde_saphyr::options! {
         // kubectl (sigs.k8s.io/yaml) keeps the last of repeated keys.
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+        // kubectl reads YAML 1.1: `defaultMode: 0640` is octal 416. Without this,
+        // serde-saphyr falls back to the float 640.0, which the API server rejects.
+        legacy_octal_numbers: true,
     };
     split_yaml(text)
         .into_iter()
@@ -262,6 +265,15 @@ mod tests {
     }
 
     #[test]
+    fn leading_zero_numbers_are_octal_like_kubectl() {
+        let docs = parse("x.yaml", "mode: 0640\nzero: 0\nplain: 640\n").unwrap();
+        assert_eq!(
+            docs[0].value,
+            serde_json::json!({ "mode": 416, "zero": 0, "plain": 640 })
+        );
+    }
+
+    #[test]
     fn json_streams_and_json_errors() {
         let docs = parse("x.json", "{\"a\": 1}\n\n{\"b\": 2}\n").unwrap();
         assert_eq!(docs.len(), 2);
@@ -273,10 +285,11 @@ mod tests {
 
     #[test]
     fn a_yaml_flow_mapping_is_not_mistaken_for_json() {
-        let docs = parse("<stdin>", "{ a: 1, b: [x, y,], }\n").unwrap();
+        // (`z`, not `y`: kubectl's YAML 1.1 reads a plain `y` as true.)
+        let docs = parse("<stdin>", "{ a: 1, b: [x, z,], }\n").unwrap();
         assert_eq!(
             docs[0].value,
-            serde_json::json!({ "a": 1, "b": ["x", "y"] })
+            serde_json::json!({ "a": 1, "b": ["x", "z"] })
         );
         assert!(docs[0].raw.is_some());
     }

@@ -191,6 +191,8 @@ pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
         source,
     })?;
     let (stop, stopped) = watch::channel(false);
+    // Probes stay up until the webhook has drained, so /readyz says 503 meanwhile.
+    let (drained, drained_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
     let app = webhook_router(&config.path, state.clone());
@@ -200,6 +202,7 @@ pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
         app,
         state.clone(),
         stopped.clone(),
+        drained,
         config.grace_period,
     )));
 
@@ -208,9 +211,9 @@ pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
         let listener = bind(listen).await?;
         metrics_addr = listener.local_addr().ok();
         let router = probes_router(state.clone());
-        let mut stopped = stopped.clone();
+        let mut drained = drained_rx;
         tasks.push(tokio::spawn(async move {
-            let shutdown = async move { stopping(&mut stopped).await };
+            let shutdown = async move { stopping(&mut drained).await };
             if let Err(e) = axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown)
                 .await
@@ -274,6 +277,7 @@ async fn accept_loop(
     app: Router,
     state: Arc<AppState>,
     mut stopped: watch::Receiver<bool>,
+    drained: watch::Sender<bool>,
     grace_period: Duration,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -329,6 +333,7 @@ async fn accept_loop(
             "grace period over; closing remaining connections"
         );
     }
+    let _ = drained.send(true);
 }
 
 /// Resolves once shutdown has been asked for.

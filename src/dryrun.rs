@@ -74,6 +74,8 @@ pub enum DryRunError {
     Parse(#[from] ParseError),
     #[error("{origin}: {error}")]
     Shape { origin: Origin, error: ShapeError },
+    #[error("{origin}: functionConfig: {message}")]
+    FunctionConfig { origin: Origin, message: String },
     #[error("no input: give -f PATH (repeatable, '-' for stdin) or pipe manifests on stdin")]
     NoInput,
 }
@@ -171,6 +173,8 @@ pub fn run(
     for source in sources {
         for mut document in stream::parse(&source.name, &source.text)? {
             let before = (format == OutputFormat::Diff).then(|| document.value.clone());
+            let function_engine = function_config_engine(&document)?;
+            let engine = function_engine.as_ref().unwrap_or(engine);
             let reviews =
                 manifest::mutate_document(engine, &mut document.value).map_err(|error| {
                     DryRunError::Shape {
@@ -213,6 +217,30 @@ pub fn run(
         changed,
         warnings,
     })
+}
+
+/// A KRM function call may carry its policy as `functionConfig` (kind `Policy`);
+/// it then replaces the command line's policy for that call.
+fn function_config_engine(document: &Document<'_>) -> Result<Option<Engine>, DryRunError> {
+    let value = &document.value;
+    if value.get("kind").and_then(Value::as_str) != Some("ResourceList") {
+        return Ok(None);
+    }
+    let Some(config) = value
+        .get("functionConfig")
+        .filter(|c| c.get("kind").and_then(Value::as_str) == Some(crate::policy::KIND))
+    else {
+        return Ok(None);
+    };
+    let invalid = |message: String| DryRunError::FunctionConfig {
+        origin: document.origin.clone(),
+        message,
+    };
+    let policy: crate::Policy =
+        serde_json::from_value(config.clone()).map_err(|e| invalid(e.to_string()))?;
+    Engine::new(policy)
+        .map(Some)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// The input is a KRM function call when it is exactly one `ResourceList`.

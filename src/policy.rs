@@ -48,6 +48,9 @@ pub struct Policy {
     /// Optional; when present must be `Policy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Ignored; allowed so that a policy can also be a kustomize/kpt `functionConfig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
     /// How target containers are protected.
     #[serde(default)]
     pub strategy: Strategy,

@@ -374,7 +374,14 @@ mod tests {
         let (a, json) = answer(&review_of("admission.k8s.io/v1", request));
         assert_eq!(a.decision.label(), "error");
         assert_eq!(json["response"]["allowed"], true);
-        assert!(json["response"]["warnings"][0].as_str().unwrap().len() < 120);
+        assert!(
+            json["response"]["warnings"][0]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                < 120
+        );
     }
 
     #[test]
@@ -389,7 +396,7 @@ mod tests {
             review(&e, &serde_json::to_vec(&wrong_kind).unwrap()),
             Err(BadReview::WrongKind(_))
         ));
-        let wrong_version = json!({ "apiVersion": "admission.k8s.io/v2", "kind": "AdmissionReview", "request": {} });
+        let wrong_version = json!({ "apiVersion": "admission.k8s.io/v2", "kind": "AdmissionReview", "request": { "uid": "u" } });
         assert!(matches!(
             review(&e, &serde_json::to_vec(&wrong_version).unwrap()),
             Err(BadReview::WrongVersion(_))

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use netdns_guard::certs::{self, ServiceName};
+use netdns_guard::certs::{self, ServiceName, in_cluster};
 use netdns_guard::dryrun::{self, Input, OutputFormat};
 use netdns_guard::serve::tls::CertFiles;
 use netdns_guard::serve::{self, Limits, ServeConfig};
@@ -137,11 +137,32 @@ struct CertsArgs {
     #[arg(long)]
     namespace: String,
     /// Directory to write ca.crt, ca.key, tls.crt and tls.key into.
-    #[arg(long, value_name = "DIR")]
-    out_dir: PathBuf,
-    /// Days the serving certificate is valid (the CA: ten years or more).
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "in_cluster",
+        conflicts_with = "in_cluster"
+    )]
+    out_dir: Option<PathBuf>,
+    /// Keep the material in Secrets of --namespace instead (kubeconfig or in-cluster
+    /// service account), creating, renewing and rotating as needed.
+    #[arg(long)]
+    in_cluster: bool,
+    /// Secret holding the CA (in-cluster mode).
+    #[arg(long, default_value = "netdns-guard-ca")]
+    ca_secret: String,
+    /// kubernetes.io/tls Secret the webhook mounts (in-cluster mode).
+    #[arg(long, default_value = "netdns-guard-tls")]
+    tls_secret: String,
+    /// MutatingWebhookConfiguration whose caBundle is kept in step (in-cluster mode).
+    #[arg(long, value_name = "NAME")]
+    webhook_configuration: Option<String>,
+    /// Days the serving certificate is valid (the CA: ten years).
     #[arg(long, default_value_t = 365)]
     days: u32,
+    /// Renew the serving certificate when fewer days than this are left.
+    #[arg(long, default_value_t = 30)]
+    renew_before_days: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -224,17 +245,40 @@ fn dry_run(args: DryRunArgs) -> Result<ExitCode> {
 
 fn write_certs(args: CertsArgs) -> Result<ExitCode> {
     let name = ServiceName {
-        service: args.service,
-        namespace: args.namespace,
+        service: args.service.clone(),
+        namespace: args.namespace.clone(),
+    };
+    let Some(out_dir) = args.out_dir.clone() else {
+        return certs_in_cluster(args, name);
     };
     let bundle = certs::generate(&name, args.days)?;
-    certs::write_bundle(&bundle, &args.out_dir)?;
+    certs::write_bundle(&bundle, &out_dir)?;
     println!(
         "wrote ca.crt, ca.key, tls.crt, tls.key to {} (serving name {})",
-        args.out_dir.display(),
+        out_dir.display(),
         name.server_name()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn certs_in_cluster(args: CertsArgs, name: ServiceName) -> Result<ExitCode> {
+    init_logging(LogFormat::Text);
+    let mut settings = in_cluster::Settings::new(name, args.ca_secret, args.tls_secret);
+    settings.webhook_configuration = args.webhook_configuration;
+    settings.days = args.days;
+    settings.renew_before_days = args.renew_before_days.min(args.days.saturating_sub(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default().await.context(
+            "connecting to the Kubernetes API (kubeconfig or in-cluster service account)",
+        )?;
+        let report = in_cluster::run(client, &settings, time::OffsetDateTime::now_utc()).await?;
+        tracing::info!(?report, "certificates converged");
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn init_logging(format: LogFormat) {

@@ -81,10 +81,14 @@ fn godebug_item() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A whole GODEBUG value: zero or more items joined by commas, so items repeat and
-/// empty items (`a=1,,b=2`) occur.
+/// A whole GODEBUG value: often a single item (so each row of the merge table is
+/// hit), otherwise several joined by commas, so items repeat and empty items
+/// (`a=1,,b=2`) occur.
 fn godebug_value() -> impl Strategy<Value = String> {
-    prop::collection::vec(godebug_item(), 0..4).prop_map(|items| items.join(","))
+    prop_oneof![
+        godebug_item(),
+        prop::collection::vec(godebug_item(), 0..4).prop_map(|items| items.join(",")),
+    ]
 }
 
 /// One `env` entry: a literal value, no value at all, or `valueFrom`.

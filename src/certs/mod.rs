@@ -1,15 +1,17 @@
 //! TLS material for the webhook: a private CA and a serving certificate whose SANs
 //! are what kube-apiserver checks (`<service>.<namespace>.svc`; the CN is ignored).
 //!
-//! Used by `netdns-guard certs` (files for a deployment) and `serve --self-signed`
-//! (local use, nothing written but the CA certificate).
+//! Used by `netdns-guard certs` (files, or Secrets in the cluster: [`in_cluster`])
+//! and `serve --self-signed` (local use).
+
+pub mod in_cluster;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -71,23 +73,66 @@ pub enum CertError {
 /// valid for `days`, for `name` plus localhost and the loopback addresses.
 pub fn generate(name: &ServiceName, days: u32) -> Result<Bundle, CertError> {
     let now = OffsetDateTime::now_utc();
-    // Backdated an hour so a node whose clock is a little behind accepts it.
-    let not_before = now - Duration::hours(1);
+    let ca = new_ca(name, now, days.max(3650))?;
+    let serving = issue_serving(&ca, name, now, days)?;
+    Ok(Bundle {
+        ca_cert_pem: ca.cert_pem,
+        ca_key_pem: ca.key_pem,
+        cert_pem: serving.cert_pem,
+        key_pem: serving.key_pem,
+    })
+}
 
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name =
-        distinguished_name(&format!("netdns-guard CA ({})", name.namespace));
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
+/// A certificate and its private key, PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyedCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for KeyedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedCert").finish_non_exhaustive()
+    }
+}
+
+// Backdated an hour so a node whose clock is a little behind accepts it.
+const BACKDATE: Duration = Duration::hours(1);
+
+/// A new CA, valid `days` from `now`. Its name carries the time so that two CAs
+/// of one webhook (during a rotation) are told apart.
+pub fn new_ca(name: &ServiceName, now: OffsetDateTime, days: u32) -> Result<KeyedCert, CertError> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let stamp = now.unix_timestamp();
+    params.distinguished_name = distinguished_name(&format!(
+        "netdns-guard CA {}/{} {stamp}",
+        name.namespace, name.service
+    ));
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    ca_params.not_before = not_before;
-    ca_params.not_after = now + Duration::days(i64::from(days.max(3650)));
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+    params.not_before = now - BACKDATE;
+    params.not_after = now + Duration::days(i64::from(days));
+    let cert = params.self_signed(&key)?;
+    Ok(KeyedCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
 
+/// A serving certificate for `name`, localhost and loopback, signed by `ca`.
+pub fn issue_serving(
+    ca: &KeyedCert,
+    name: &ServiceName,
+    now: OffsetDateTime,
+    days: u32,
+) -> Result<KeyedCert, CertError> {
+    let ca_key = KeyPair::from_pem(&ca.key_pem)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key)?;
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(name.dns_names())?;
     for ip in ["127.0.0.1", "::1"] {
@@ -106,13 +151,10 @@ pub fn generate(name: &ServiceName, days: u32) -> Result<Bundle, CertError> {
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
-    params.not_before = not_before;
+    params.not_before = now - BACKDATE;
     params.not_after = now + Duration::days(i64::from(days));
-    let cert = params.signed_by(&key, &ca)?;
-
-    Ok(Bundle {
-        ca_cert_pem: ca.as_ref().pem(),
-        ca_key_pem: ca.key().serialize_pem(),
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(KeyedCert {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
@@ -188,14 +230,16 @@ mod tests {
             names.iter().any(|n| n.contains("netdns-guard.logging.svc")),
             "{names:?}"
         );
-        assert!(names.iter().any(|n| n.contains("127.0.0.1")), "{names:?}");
+        let loopback = sans.iter().any(|n| matches!(n, x509_parser::extensions::GeneralName::IPAddress(ip) if *ip == [127, 0, 0, 1]));
+        assert!(loopback, "{names:?}");
         let (_, ca_pem) = x509_parser::pem::parse_x509_pem(bundle.ca_cert_pem.as_bytes()).unwrap();
         let ca = ca_pem.parse_x509().unwrap();
         assert!(ca.is_ca());
         assert_eq!(cert.issuer(), ca.subject());
-        let days = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp())
-            / 86_400;
-        assert_eq!(days, 30);
+        // Backdated one hour against clock skew, valid for 30 days from now.
+        let hours =
+            (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / 3600;
+        assert_eq!(hours, 30 * 24 + 1);
     }
 
     #[test]

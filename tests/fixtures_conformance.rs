@@ -375,8 +375,9 @@ fn a_second_run_changes_nothing() {
     for (label, engine) in policies() {
         for fixture in &fixtures {
             let first = dry_run(&engine, &fixture.source, OutputFormat::Yaml);
+            // Named as the stream it is: YAML, even when the input file was JSON.
             let again = Source {
-                name: fixture.source.name.clone(),
+                name: format!("{} output", fixture.source.name),
                 text: first.stdout.clone(),
             };
             let second = dry_run(&engine, &again, OutputFormat::Yaml);

@@ -207,6 +207,13 @@ impl ApiserverConn {
         self.post_as(body, "application/json").await
     }
 
+    /// Whether the server answers `body` with a patch.
+    pub async fn patches(&mut self, body: Vec<u8>) -> bool {
+        let (status, answer) = self.post(body).await.unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        decode(&answer).1.is_some()
+    }
+
     pub async fn post_as(
         &mut self,
         body: Vec<u8>,

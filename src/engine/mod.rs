@@ -109,14 +109,16 @@ impl Engine {
         for (((kind, index, container), agent), target) in
             containers.iter().zip(&agents).zip(&targets)
         {
-            let path = format!("/spec/{}/{index}", kind.field());
             let mut edits = ContainerEdits::default();
-            if *target && strategy.edits_env() {
-                env::protect_godebug(container, &path, self.policy.override_cgo, &mut edits);
-            }
-            if *target && strategy.edits_resolver() {
-                uses_nsswitch |= env::mount_nsswitch(container, &path, &mut edits);
-                env::remove_resolver_vars(container, &path, &mut edits);
+            if *target {
+                let path = format!("/spec/{}/{index}", kind.field());
+                if strategy.edits_env() {
+                    env::protect_godebug(container, &path, self.policy.override_cgo, &mut edits);
+                }
+                if strategy.edits_resolver() {
+                    uses_nsswitch |= env::mount_nsswitch(container, &path, &mut edits);
+                    env::remove_resolver_vars(container, &path, &mut edits);
+                }
             }
             reports.push(container_report(
                 *kind,

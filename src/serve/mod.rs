@@ -128,6 +128,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// Turns readiness false while still serving, so endpoints drain first.
+    pub fn set_unready(&self) {
+        self.state.ready.store(false, Ordering::SeqCst);
+    }
+
     /// Starts readiness-false shutdown: stop accepting, finish in-flight requests.
     pub fn shutdown(&self) {
         self.state.ready.store(false, Ordering::SeqCst);

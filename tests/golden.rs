@@ -195,6 +195,7 @@ fn the_example_policy_loads_and_documents_every_key() {
     let keys = [
         "apiVersion:",
         "kind:",
+        "metadata:",
         "strategy:",
         "containers:",
         "overrideCgo:",

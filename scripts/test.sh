@@ -14,6 +14,9 @@ eval "$(scripts/install-helm.sh)"
 export NETDNS_HELM3 NETDNS_HELM4
 export NETDNS_GUARD_REQUIRE_TOOLS=1
 
+step "security: checkov over the rendered chart (PyPI)"
+scripts/checkov.sh
+
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
@@ -21,3 +24,6 @@ cargo clippy --locked --all-targets -- -D warnings
 step "tests"
 cargo test --locked --all-targets
 cargo test --locked --doc
+
+step "resolver lab: the fix on real Go 1.19 and 1.23 (tests/resolver-lab)"
+tests/resolver-lab/run.sh

@@ -284,7 +284,11 @@ fn render_yaml(processed: &[Processed<'_>]) -> String {
         let text = match verbatim {
             Some(raw) => raw.to_owned(),
             None if p.document.value.is_null() => continue,
-            None => format!("---\n{}", to_yaml(&p.document.value)),
+            None => format!(
+                "---\n{}{}",
+                leading_comments(p.document.raw.unwrap_or_default()),
+                to_yaml(&p.document.value)
+            ),
         };
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
@@ -296,6 +300,19 @@ fn render_yaml(processed: &[Processed<'_>]) -> String {
         out.push_str(&text);
     }
     out
+}
+
+/// The comment lines a document starts with (Helm's `# Source: …` among them),
+/// kept when the document itself has to be rewritten.
+fn leading_comments(raw: &str) -> String {
+    raw.lines()
+        .take_while(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t == "---"
+        })
+        .filter(|l| l.trim_start().starts_with('#'))
+        .map(|l| format!("{}\n", l.trim_start()))
+        .collect()
 }
 
 fn is_krm_with_results(p: &Processed<'_>) -> bool {

@@ -257,14 +257,26 @@ impl Policy {
     /// Parses and validates policy YAML. Errors name the key and, for syntax errors,
     /// the line and column.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
-        let policy: Option<Policy> =
-            serde_saphyr::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        let policy: Option<Policy> = serde_saphyr::from_str(text).map_err(|e| {
+            // The caller names the file; the snippet would call it "<input>".
+            let message = e.without_snippet().to_string();
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            let key = e
+                .location()
+                .and_then(|l| key_on_line(text, l.line() as usize));
+            PolicyError::Syntax(match key {
+                Some(key) => format!("{key}: {message}"),
+                None => message.to_owned(),
+            })
+        })?;
         let policy = policy.unwrap_or_default();
         policy.validate()?;
         Ok(policy)
     }
 
     /// Checks what the types cannot: header values, selector shapes, catalog ids.
+    ///
+    /// (Kept next to `from_yaml`, whose errors it complements.)
     pub fn validate(&self) -> Result<(), PolicyError> {
         let invalid = |key: &str, message: String| PolicyError::Invalid {
             key: key.to_owned(),
@@ -334,6 +346,17 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// The mapping key written on a 1-based line of `text`, to name it in errors.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let content = text.lines().nth(line.checked_sub(1)?)?;
+    let (key, _) = content
+        .trim_start()
+        .trim_start_matches("- ")
+        .split_once(':')?;
+    let key = key.trim().trim_matches(['{', ' ']);
+    (!key.is_empty()).then(|| key.to_owned())
 }
 
 #[cfg(test)]

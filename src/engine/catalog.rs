@@ -37,6 +37,9 @@ pub struct CatalogEntry {
     pub reason: String,
     /// Image patterns (see `catalog.yaml` for the syntax).
     pub images: Vec<String>,
+    /// A caveat reported for every target container of this agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// Parses the built-in catalog.
@@ -348,6 +351,7 @@ mod tests {
             risk: Risk::AtRisk,
             reason: "because".into(),
             images: vec!["x//y".into()],
+            warning: None,
         };
         let err = Catalog::compile(vec![entry]).unwrap_err().to_string();
         assert!(err.contains("mine") && err.contains("x//y"), "{err}");

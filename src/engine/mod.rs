@@ -111,6 +111,9 @@ impl Engine {
         {
             let mut edits = ContainerEdits::default();
             if *target {
+                if let Some(caveat) = agent.and_then(|a| a.warning.as_deref()) {
+                    warnings.push(format!("container {}: {caveat}", container.name));
+                }
                 let path = format!("/spec/{}/{index}", kind.field());
                 if strategy.edits_env() {
                     env::protect_godebug(container, &path, self.policy.override_cgo, &mut edits);
@@ -132,6 +135,9 @@ impl Engine {
         }
 
         let dns = resolver::pod_findings(spec, floor);
+        if targets.contains(&true) && strategy.edits_env() {
+            warnings.extend(trigger_warnings(&reports, &dns));
+        }
         let mut dns_changes = Vec::new();
         let mut annotations: Vec<(&str, String)> = Vec::new();
         if targets.contains(&true) && strategy.edits_resolver() {
@@ -176,6 +182,25 @@ impl Engine {
             },
         }
     }
+}
+
+/// Warnings naming the cgo conditions of targeted containers, so that whoever
+/// creates the pod learns why it was changed and can reproduce it.
+fn trigger_warnings<'r>(
+    reports: &'r [ContainerReport],
+    dns: &'r [report::Finding],
+) -> impl Iterator<Item = String> + 'r {
+    let containers = reports.iter().filter(|c| c.target).flat_map(|c| {
+        c.findings
+            .iter()
+            .filter(|f| f.triggers_cgo())
+            .map(move |f| format!("container {}: {f} (netdns=go bypasses it)", c.name))
+    });
+    let pod = dns
+        .iter()
+        .filter(|f| f.triggers_cgo())
+        .map(|f| format!("pod DNS: {f} (netdns=go bypasses it)"));
+    containers.chain(pod)
 }
 
 /// Init containers first, then containers, each with its index in its own list.

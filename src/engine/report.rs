@@ -158,7 +158,11 @@ pub struct ContainerReport {
 /// A condition that makes Go pick (or stops it picking) the cgo resolver, or a
 /// value that cannot be seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "code", rename_all = "kebab-case")]
+#[serde(
+    tag = "code",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Finding {
     /// `LOCALDOMAIN` is set (even empty): Go uses cgo.
     LocaldomainSet,
@@ -183,6 +187,21 @@ pub enum Finding {
     },
     /// The pod inherits the node's resolv.conf, whose options cannot be seen.
     NodeResolvConf { dns_policy: String },
+}
+
+impl Finding {
+    /// Whether this condition makes Go pick the cgo resolver (as opposed to
+    /// describing GODEBUG or a value that cannot be seen).
+    pub fn triggers_cgo(&self) -> bool {
+        matches!(
+            self,
+            Finding::LocaldomainSet
+                | Finding::ResOptionsSet
+                | Finding::HostaliasesSet
+                | Finding::UnknownResolvOption { .. }
+                | Finding::NodeResolvConf { .. }
+        )
+    }
 }
 
 impl fmt::Display for Finding {
@@ -225,17 +244,23 @@ impl fmt::Display for Finding {
                     "resolv.conf option {option:?} is unknown to Go < {v}: it takes the cgo resolver"
                 )
             }
-            Finding::NodeResolvConf { dns_policy } => write!(
-                f,
-                "dnsPolicy {dns_policy} inherits the node's resolv.conf: its options cannot be checked"
-            ),
+            Finding::NodeResolvConf { dns_policy } => {
+                write!(
+                    f,
+                    "dnsPolicy {dns_policy} uses the node's resolv.conf (options unseen)"
+                )
+            }
         }
     }
 }
 
 /// A change the engine made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
+#[serde(
+    tag = "action",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Change {
     /// A GODEBUG entry was added.
     GodebugAdded { value: String },

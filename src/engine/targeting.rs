@@ -87,6 +87,7 @@ mod tests {
             risk,
             reason: "test".into(),
             images: vec!["x".into()],
+            warning: None,
         }
     }
 

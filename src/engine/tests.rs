@@ -97,7 +97,11 @@ fn explicit_cgo_is_kept_with_a_warning_unless_overridden() {
         assert_eq!(env[0]["value"], value);
         assert!(review.patch.is_empty());
         assert!(
-            review.report.warnings[0].contains("netdns=cgo"),
+            review
+                .report
+                .warnings
+                .iter()
+                .any(|w| w.contains("netdns=cgo")),
             "{:?}",
             review.report.warnings
         );
@@ -129,7 +133,13 @@ fn godebug_from_value_from_is_left_with_a_warning() {
     let (after, review) = godebug_after(env.clone(), "");
     assert_eq!(after, env);
     assert!(review.patch.is_empty());
-    assert!(review.report.warnings[0].contains("valueFrom"));
+    assert!(
+        review
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.contains("valueFrom"))
+    );
 }
 
 #[test]
@@ -151,7 +161,7 @@ fn env_from_gets_godebug_and_a_warning() {
         after["spec"]["containers"][0]["env"][0]["value"],
         "netdns=go"
     );
-    assert!(review.report.warnings[0].contains("envFrom"));
+    assert!(review.report.warnings.iter().any(|w| w.contains("envFrom")));
     assert!(
         review.report.containers[0]
             .findings
@@ -420,4 +430,34 @@ fn warnings_stay_under_120_characters() {
     for w in &review.report.warnings {
         assert!(w.chars().count() < 120, "{} chars: {w}", w.chars().count());
     }
+}
+
+#[test]
+fn loggie_targets_carry_the_os_user_caveat() {
+    let (_, review) = godebug_after(Value::Null, "");
+    assert!(
+        review.report.warnings.iter().any(|w| w.contains("os/user")),
+        "{:?}",
+        review.report.warnings
+    );
+}
+
+#[test]
+fn cgo_conditions_of_target_pods_are_named_in_warnings() {
+    let env = json!([{ "name": "LOCALDOMAIN", "value": "" }]);
+    let mut pod = dns_pod(json!([{ "name": "edns0" }]), env);
+    pod["spec"]["dnsPolicy"] = json!("Default");
+    let (_, review) = run(&engine(""), &pod);
+    let warnings = review.report.warnings.join("\n");
+    assert!(warnings.contains("LOCALDOMAIN"), "{warnings}");
+    assert!(warnings.contains("edns0"), "{warnings}");
+    assert!(warnings.contains("node's resolv.conf"), "{warnings}");
+    // A pod nobody targets gets no such warnings.
+    pod["spec"]["containers"][0]["image"] = json!("nginx");
+    let (_, review) = run(&engine(""), &pod);
+    assert!(
+        review.report.warnings.is_empty(),
+        "{:?}",
+        review.report.warnings
+    );
 }

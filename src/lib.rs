@@ -7,10 +7,13 @@
 //! - [`dryrun`] is the `netdns-guard dry-run` command built on the two;
 //! - [`admission`] and [`serve`] are the HTTPS admission webhook;
 //! - [`certs`] makes TLS material for it;
+//! - [`cluster`] is `netdns-guard scan` and `remediate`: finding running agents
+//!   that lack the fix and replacing their pods once the webhook serves;
 //! - [`policy`] is the policy file the engine is compiled from.
 
 pub mod admission;
 pub mod certs;
+pub mod cluster;
 pub mod dryrun;
 pub mod engine;
 pub mod manifest;

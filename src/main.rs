@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use netdns_guard::certs::{self, ServiceName, in_cluster};
+use netdns_guard::cluster::{CliDuration, Ctx, Scope, progress, remediate, scan};
 use netdns_guard::dryrun::{self, Input, OutputFormat};
 use netdns_guard::serve::tls::CertFiles;
 use netdns_guard::serve::{self, Limits, ServeConfig};
@@ -40,6 +41,117 @@ enum Command {
 
     /// Write a CA and a serving certificate for the webhook into a directory.
     Certs(CertsArgs),
+
+    /// Report the running pods the policy targets: verdict, owner, crash evidence.
+    ///
+    /// Exit code 0 (with --exit-code: 1 when a pod lacks the fix), 2 on error.
+    Scan(ScanArgs),
+
+    /// Restart the owners of running pods that lack the fix, once the webhook serves.
+    ///
+    /// Exit code 0 when every such pod was replaced by a fixed one (or --dry-run),
+    /// 1 when anything was left unfixed (skipped, timed out, failed), 2 on error or
+    /// when the webhook is not serving (without --force).
+    Remediate(RemediateArgs),
+}
+
+/// Output of the cluster commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ClusterOutput {
+    /// Aligned columns and a summary, for people.
+    Table,
+    /// One JSON document, for tools.
+    Json,
+}
+
+/// Options shared by scan and remediate (named like kubectl's).
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    /// Namespace to look in (default: the kubeconfig context's namespace).
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+
+    /// Look in every namespace.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+
+    /// kubeconfig context (default: the current one; in a pod, its service account).
+    #[arg(long)]
+    context: Option<String>,
+
+    /// Pods per list request (limit/continue); 0 lists everything in one request.
+    #[arg(long, default_value_t = 500)]
+    chunk_size: u32,
+
+    /// Policy file: give the webhook's, so the verdicts match what it does.
+    #[arg(long, value_name = "FILE", env = "NETDNS_GUARD_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ClusterOutput::Table)]
+    output: ClusterOutput,
+}
+
+#[derive(Debug, clap::Args)]
+struct ScanArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+
+    /// Read the previous log of restarted agents and match the getaddrinfo crash.
+    #[arg(long)]
+    logs: bool,
+
+    /// Also list pods the policy does not target that run a known agent.
+    #[arg(long)]
+    show_others: bool,
+
+    /// Exit 1 when any running pod lacks the fix (like `diff` and `kubectl diff`).
+    #[arg(long)]
+    exit_code: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct RemediateArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Owners restarted at once; the next starts when one completes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    max_parallel: u16,
+
+    /// Delete pods of OnDelete DaemonSets and StatefulSets (and ReplicaSets without a
+    /// Deployment) one at a time, awaiting each ready replacement.
+    #[arg(long)]
+    allow_delete: bool,
+
+    /// How long one owner's rollout, or one pod's replacement, may take (90s, 5m, 1h).
+    #[arg(long, default_value = "5m")]
+    timeout: CliDuration,
+
+    /// Restart even when the webhook is not installed or not serving.
+    #[arg(long)]
+    force: bool,
+
+    /// The MutatingWebhookConfiguration that must be serving.
+    #[arg(long, default_value = "netdns-guard", value_name = "NAME")]
+    webhook_configuration: String,
+
+    /// Wait this long for the webhook to serve before refusing (for a post-install hook).
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    wait_for_webhook: CliDuration,
+
+    /// Exit 1 when anything is left unfixed; --fail-on-unfixed=false exits 0 then
+    /// (errors still exit 2), for a Helm hook that must not fail the release.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    fail_on_unfixed: bool,
+
+    /// How often rollout status is read.
+    #[arg(long, default_value = "2s", hide = true)]
+    poll_interval: CliDuration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +229,12 @@ struct ServeArgs {
     #[arg(long, default_value_t = 20)]
     grace_period_seconds: u64,
 
+    /// Seconds to keep serving (with readiness false) after SIGTERM before the
+    /// listener closes, so Service endpoints drain; for clusters without a preStop
+    /// sleep.
+    #[arg(long, default_value_t = 0)]
+    shutdown_delay_seconds: u64,
+
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -192,6 +310,8 @@ fn main() -> ExitCode {
         Command::DryRun(args) => dry_run(args),
         Command::Serve(args) => run_server(args),
         Command::Certs(args) => write_certs(args),
+        Command::Scan(args) => run_scan(args),
+        Command::Remediate(args) => run_remediate(args),
     };
     match result {
         Ok(code) => code,
@@ -353,6 +473,7 @@ fn run_server(args: ServeArgs) -> Result<ExitCode> {
         reload_interval: Duration::from_secs_f64(args.reload_interval_seconds.max(0.05)),
         grace_period: Duration::from_secs(args.grace_period_seconds),
     };
+    let shutdown_delay = args.shutdown_delay_seconds;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -362,6 +483,8 @@ fn run_server(args: ServeArgs) -> Result<ExitCode> {
         let _ = std::io::stdout().flush();
         wait_for_signal().await?;
         tracing::info!("shutting down: readiness false, finishing in-flight requests");
+        server.set_unready();
+        tokio::time::sleep(Duration::from_secs(shutdown_delay)).await;
         server.shutdown();
         server.wait().await;
         tracing::info!("stopped");
@@ -378,4 +501,101 @@ async fn wait_for_signal() -> Result<()> {
         result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
     }
     Ok(())
+}
+
+/// A client from the kubeconfig (or the pod's service account), and the scope the
+/// namespace flags select (the context's namespace when neither is given).
+async fn cluster_client(args: &ClusterArgs) -> Result<(kube::Client, Scope)> {
+    let config = match &args.context {
+        Some(context) => {
+            let options = kube::config::KubeConfigOptions {
+                context: Some(context.clone()),
+                ..Default::default()
+            };
+            kube::Config::from_kubeconfig(&options).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    let scope = match (&args.namespace, args.all_namespaces) {
+        (_, true) => Scope::AllNamespaces,
+        (Some(ns), false) => Scope::Namespace(ns.clone()),
+        (None, false) => Scope::Namespace(config.default_namespace.clone()),
+    };
+    let client = kube::Client::try_from(config)?;
+    Ok((client, scope))
+}
+
+fn cluster_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn print_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing to stdout")
+}
+
+fn run_scan(args: ScanArgs) -> Result<ExitCode> {
+    let engine = load_engine(args.cluster.config.as_ref())?;
+    cluster_runtime()?.block_on(async move {
+        let (client, scope) = cluster_client(&args.cluster).await.context(
+            "connecting to the Kubernetes API (kubeconfig or in-cluster service account)",
+        )?;
+        let ctx = Ctx::new(client).with_progress(std::sync::Arc::new(progress::Stderr::default()));
+        let options = scan::ScanOptions {
+            scope,
+            chunk_size: Some(args.cluster.chunk_size),
+            logs: args.logs,
+            show_others: args.show_others,
+        };
+        let report = scan::run(&ctx, &engine, &options).await?;
+        print_stdout(&match args.cluster.output {
+            ClusterOutput::Table => scan::render_table(&report),
+            ClusterOutput::Json => scan::render_json(&report),
+        })?;
+        Ok(if args.exit_code && scan::anything_to_fix(&report) {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
+    let engine = load_engine(args.cluster.config.as_ref())?;
+    cluster_runtime()?.block_on(async move {
+        let (client, scope) = cluster_client(&args.cluster).await.context(
+            "connecting to the Kubernetes API (kubeconfig or in-cluster service account)",
+        )?;
+        let ctx = Ctx::new(client).with_progress(std::sync::Arc::new(progress::Stderr::default()));
+        let options = remediate::RemediateOptions {
+            scope,
+            chunk_size: Some(args.cluster.chunk_size),
+            dry_run: args.dry_run,
+            max_parallel: usize::from(args.max_parallel),
+            allow_delete: args.allow_delete,
+            timeout: args.timeout.0,
+            force: args.force,
+            webhook_configuration: args.webhook_configuration.clone(),
+            wait_for_webhook: args.wait_for_webhook.0,
+            poll_interval: args.poll_interval.0,
+        };
+        let report = remediate::run(&ctx, &engine, &options).await?;
+        print_stdout(&match args.cluster.output {
+            ClusterOutput::Table => remediate::render_table(&report),
+            ClusterOutput::Json => remediate::render_json(&report),
+        })?;
+        let left = report.left_unfixed().count();
+        Ok(if report.dry_run || left == 0 || !args.fail_on_unfixed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
 }

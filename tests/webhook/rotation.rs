@@ -70,7 +70,7 @@ async fn rotation_under_load(symlink_swap: bool) {
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut clients = Vec::new();
-    for client in 0..8 {
+    for client in 0..8usize {
         let (tls, stop, ok, failed) = (tls.clone(), stop.clone(), ok.clone(), failed.clone());
         clients.push(tokio::spawn(async move {
             let mut conn = None;
@@ -78,7 +78,7 @@ async fn rotation_under_load(symlink_swap: bool) {
             while !stop.load(Ordering::SeqCst) {
                 n += 1;
                 // Half the clients reconnect every few requests, half keep their connection.
-                if conn.is_none() || (client % 2 == 0 && n % 4 == 0) {
+                if conn.is_none() || (client.is_multiple_of(2) && n.is_multiple_of(4)) {
                     match ApiserverConn::open_with(addr, tls.clone()).await {
                         Ok(c) => conn = Some(c),
                         Err(e) => {

@@ -11,6 +11,9 @@
 //!   namespaces excluded, hardened pods, two replicas with a PDB and spread, probes on
 //!   the plain-HTTP port, a checksum that rolls pods on policy change, and RBAC with
 //!   no wildcard and resourceNames wherever Kubernetes allows them;
+//! - the optional remediation Job and CronJob (`netdns-guard remediate`, off by
+//!   default) have exactly the RBAC the command needs, the right hook annotations, and
+//!   arguments the real binary accepts;
 //! - the matchConditions CEL (rendered from Kubernetes 1.28 on) is evaluated with a
 //!   CEL interpreter against pods and compared with the engine itself: it must let
 //!   every pod the engine would change reach the webhook.
@@ -46,6 +49,7 @@ const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const RELEASE: &str = "netdns-guard";
 const NAMESPACE: &str = "netdns-guard";
 const SHA: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const BIN: &str = env!("CARGO_BIN_EXE_netdns-guard");
 
 fn chart_dir() -> PathBuf {
     Path::new(MANIFEST_DIR).join("charts/netdns-guard")
@@ -420,6 +424,13 @@ fn assert_all_typed(r: &Rendered) {
 // ---------------------------------------------------------------------------
 // Safety defaults
 
+/// The app.kubernetes.io/component label ("webhook", "certgen", "remediate", ...).
+fn component(doc: &Value) -> &str {
+    doc["metadata"]["labels"]["app.kubernetes.io/component"]
+        .as_str()
+        .unwrap_or_default()
+}
+
 fn release_labels_ok(doc: &Value) -> bool {
     let labels = &doc["metadata"]["labels"];
     labels["app.kubernetes.io/name"] == "netdns-guard"
@@ -454,6 +465,18 @@ fn assert_labels_and_namespaces(r: &Rendered) {
             );
         } else if kind == "Pod" && doc["metadata"]["name"] == "netdns-guard-test-mutation" {
             // The optional end-to-end test pod lives in a namespace the webhook sees.
+        } else if component(doc) == "remediate"
+            && ["Role", "RoleBinding"].contains(&kind)
+            && !doc["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-endpoints"))
+        {
+            // remediate.namespace: the workload Role lives there (assert_remediate
+            // checks which namespace).
+            assert!(
+                doc["metadata"]["namespace"].is_string(),
+                "{what}: no namespace"
+            );
         } else if kind != "ServiceMonitor" {
             assert_eq!(doc["metadata"]["namespace"], NAMESPACE, "{what}: namespace");
         }
@@ -634,7 +657,7 @@ fn assert_pods_hardened(r: &Rendered) {
     assert!(!specs.is_empty());
     for (name, spec) in &specs {
         assert_hardened(&format!("{}: {name}", r.what), spec);
-        let talks_to_api = name.contains("certgen");
+        let talks_to_api = name.contains("certgen") || name.contains("remediate");
         assert_eq!(
             spec.automount_service_account_token,
             Some(talks_to_api),
@@ -873,6 +896,10 @@ fn assert_rbac_least_privilege(r: &Rendered) {
                 assert!(!s.contains('*'), "{what}: wildcard {s:?} in {rule:?}");
             }
             assert!(rule.non_resource_urls.is_none(), "{what}: nonResourceURLs");
+            if component(doc) == "remediate" {
+                assert_remediate_rule_least_privilege(&what, cluster, &rule);
+                continue;
+            }
             for v in &rule.verbs {
                 assert!(
                     ["get", "create", "update", "patch"].contains(&v.as_str()),
@@ -948,6 +975,65 @@ fn assert_rbac_least_privilege(r: &Rendered) {
     );
 }
 
+/// A rule of the remediation roles, whatever the values: reads, the restart patch on
+/// the three rollout kinds, delete on pods only, and the webhook configuration only by
+/// name (assert_remediate checks the exact rules of each variation).
+fn assert_remediate_rule_least_privilege(what: &str, cluster: bool, rule: &PolicyRule) {
+    let groups = rule.api_groups.clone().unwrap_or_default();
+    let resources = rule.resources.clone().unwrap_or_default();
+    assert_eq!(groups.len(), 1, "{what}: one API group per rule: {rule:?}");
+    let group = groups[0].as_str();
+    for r in &resources {
+        assert!(
+            !r.contains('/') && r != "secrets",
+            "{what}: {r} (no subresources such as pods/log, no secrets)"
+        );
+    }
+    for v in &rule.verbs {
+        let allowed: &[&str] = match v.as_str() {
+            "get" => &[
+                "pods",
+                "replicationcontrollers",
+                "replicasets",
+                "deployments",
+                "daemonsets",
+                "statefulsets",
+                "jobs",
+                "cronjobs",
+                "mutatingwebhookconfigurations",
+            ],
+            "list" => &["pods", "endpointslices"],
+            "patch" => &["deployments", "daemonsets", "statefulsets"],
+            "delete" => &["pods"],
+            _ => panic!("{what}: verb {v} (no watch/create/update/escalate/bind/impersonate)"),
+        };
+        for r in &resources {
+            assert!(allowed.contains(&r.as_str()), "{what}: {v} on {r}");
+        }
+    }
+    if resources
+        .iter()
+        .any(|r| r == "mutatingwebhookconfigurations")
+    {
+        assert!(
+            cluster,
+            "{what}: a cluster-scoped object needs a ClusterRole"
+        );
+        assert_eq!(group, "admissionregistration.k8s.io", "{what}");
+        assert_eq!(rule.verbs, ["get"], "{what}: read only");
+        assert_eq!(
+            rule.resource_names.as_deref(),
+            Some(&[RELEASE.to_owned()][..]),
+            "{what}: only its own webhook configuration"
+        );
+    } else {
+        assert!(
+            rule.resource_names.is_none(),
+            "{what}: unexpected resourceNames {rule:?}"
+        );
+    }
+}
+
 /// Everything that holds whatever the mode or variation.
 fn assert_common(r: &Rendered, kube_minor: u32) {
     assert_all_typed(r);
@@ -1013,6 +1099,22 @@ fn lint_strict_passes_in_every_mode() {
                 "tests.mutationNamespace=e2e",
             ]),
             args(&["--set", "webhook.matchConditions.enabled=false"]),
+            args(&[
+                "--set",
+                "remediate.onInstall=true",
+                "--set",
+                "remediate.cronJob.enabled=true",
+            ]),
+            args(&[
+                "--set",
+                "remediate.onInstall=true",
+                "--set",
+                "remediate.cronJob.enabled=true",
+                "--set",
+                "remediate.namespace=logging",
+                "--set",
+                "remediate.allowDelete=true",
+            ]),
         ];
         cases.push(provided_args(&helm));
         for case in cases {
@@ -1067,6 +1169,23 @@ fn bad_values_are_rejected_by_the_schema() {
             (
                 args(&["--set", "policy.selectors[0].matchLabels=null"]),
                 "selectors",
+            ),
+            (args(&["--set", "remediate.bogus=1"]), "bogus"),
+            (args(&["--set", "remediate.onInstall=yes"]), "onInstall"),
+            (
+                args(&["--set", "remediate.cronJob.enabled=maybe"]),
+                "enabled",
+            ),
+            (args(&["--set", "remediate.maxParallel=0"]), "maxParallel"),
+            (args(&["--set", "remediate.timeout=5minutes"]), "timeout"),
+            (
+                args(&["--set", "remediate.waitForWebhook=soon"]),
+                "waitForWebhook",
+            ),
+            (args(&["--set", "remediate.namespace=Bad_NS"]), "namespace"),
+            (
+                args(&["--set", "remediate.activeDeadlineSeconds=5"]),
+                "activeDeadlineSeconds",
             ),
         ];
         for (case, key) in cases {
@@ -1443,7 +1562,8 @@ fn single_replica_has_no_pdb_and_hooks_keep_names_within_limits() {
             r.of_kind("PodDisruptionBudget").is_empty(),
             "a PDB with one replica blocks drains"
         );
-        // A long release name is cut so that every derived name stays <= 63.
+        // A long release name is cut so that every derived name stays <= 63, with
+        // every optional object on.
         let out = helm
             .cmd()
             .args([
@@ -1452,6 +1572,8 @@ fn single_replica_has_no_pdb_and_hooks_keep_names_within_limits() {
             ])
             .arg(chart_dir())
             .args(["-n", NAMESPACE])
+            .args(["--set", "remediate.onInstall=true"])
+            .args(["--set", "remediate.cronJob.enabled=true"])
             .output()
             .unwrap();
         assert!(
@@ -1461,6 +1583,7 @@ fn single_replica_has_no_pdb_and_hooks_keep_names_within_limits() {
         );
         let docs: Vec<Option<Value>> =
             serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+        let mut names = BTreeSet::new();
         for d in docs.into_iter().flatten() {
             let name = d["metadata"]["name"].as_str().unwrap_or_default();
             // A CronJob's name must leave room for the 11 characters of its Jobs'.
@@ -1470,6 +1593,616 @@ fn single_replica_has_no_pdb_and_hooks_keep_names_within_limits() {
                 "{} {name}",
                 d["kind"]
             );
+            // Cutting names must not make two objects of a kind collide.
+            assert!(
+                names.insert((
+                    d["kind"].to_string(),
+                    d["metadata"]["namespace"].to_string(),
+                    name.to_owned()
+                )),
+                "{} {name} twice",
+                d["kind"]
+            );
+        }
+        assert!(
+            names
+                .iter()
+                .any(|(_, _, n)| n.contains("-remediate-hook-endpoints")),
+            "{names:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Remediation (remediate.onInstall, remediate.cronJob): `netdns-guard remediate`
+
+/// One remediate variation: the values set and what they must render.
+#[derive(Default)]
+struct RemediateCase {
+    on_install: bool,
+    cron: bool,
+    namespace: Option<&'static str>,
+    allow_delete: bool,
+    /// Extra `--set` values (with the flags they must produce, in `expected_args`).
+    extra: Vec<&'static str>,
+    /// Expected arguments after `remediate` and the scope flag(s).
+    tail_args: Vec<&'static str>,
+}
+
+impl RemediateCase {
+    fn helm_args(&self) -> Vec<String> {
+        let mut a = args(&["--kube-version", "1.30.0"]);
+        let mut set = |v: String| a.extend(["--set".to_owned(), v]);
+        set(format!("remediate.onInstall={}", self.on_install));
+        set(format!("remediate.cronJob.enabled={}", self.cron));
+        set(format!("remediate.allowDelete={}", self.allow_delete));
+        if let Some(ns) = self.namespace {
+            set(format!("remediate.namespace={ns}"));
+        }
+        for v in &self.extra {
+            set((*v).to_owned());
+        }
+        a
+    }
+
+    fn expected_args(&self) -> Vec<String> {
+        let mut a = vec!["remediate".to_owned()];
+        match self.namespace {
+            Some(ns) => a.extend(["--namespace".to_owned(), ns.to_owned()]),
+            None => a.push("--all-namespaces".to_owned()),
+        }
+        a.extend(self.tail_args.iter().map(|s| (*s).to_owned()));
+        a
+    }
+
+    /// The default tail: every flag from values.yaml's defaults.
+    fn default_tail(allow_delete: bool) -> Vec<&'static str> {
+        let mut tail = vec![
+            "--config",
+            "/config/policy.yaml",
+            "--webhook-configuration",
+            RELEASE,
+            "--wait-for-webhook",
+            "5m",
+            "--max-parallel",
+            "1",
+            "--timeout",
+            "5m",
+        ];
+        if allow_delete {
+            tail.push("--allow-delete");
+        }
+        tail.push("--fail-on-unfixed=false");
+        tail
+    }
+
+    /// The rendered object name prefixes: the hook's, then the CronJob's.
+    fn phases(&self) -> Vec<(bool, &'static str)> {
+        let mut phases = Vec::new();
+        if self.on_install {
+            phases.push((true, "netdns-guard-remediate-hook"));
+        }
+        if self.cron {
+            phases.push((false, "netdns-guard-remediate"));
+        }
+        phases
+    }
+}
+
+fn policy_rule(group: &str, resources: &[&str], verbs: &[&str], names: &[&str]) -> PolicyRule {
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(&[group])),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        resource_names: (!names.is_empty()).then(|| strings(names)),
+        non_resource_urls: None,
+    }
+}
+
+/// The workload rules: the chart's copy of tests/cluster_remediate.rs's chart_rules(),
+/// which proves each is needed and that together they are enough.
+fn remediate_workload_rules(allow_delete: bool) -> Vec<PolicyRule> {
+    let pods: &[&str] = if allow_delete {
+        &["get", "list", "delete"]
+    } else {
+        &["get", "list"]
+    };
+    vec![
+        policy_rule("", &["pods"], pods, &[]),
+        policy_rule("", &["replicationcontrollers"], &["get"], &[]),
+        policy_rule("apps", &["replicasets"], &["get"], &[]),
+        policy_rule(
+            "apps",
+            &["deployments", "daemonsets", "statefulsets"],
+            &["get", "patch"],
+            &[],
+        ),
+        policy_rule("batch", &["jobs", "cronjobs"], &["get"], &[]),
+    ]
+}
+
+fn hook_weight(doc: &Value) -> i32 {
+    doc["metadata"]["annotations"]["helm.sh/hook-weight"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no hook weight: {doc:#}"))
+        .parse()
+        .expect("numeric hook weight")
+}
+
+/// The remediation objects of `r` are exactly those `case` asks for, with exactly the
+/// RBAC `netdns-guard remediate` needs, and a pod that runs it on the webhook's policy.
+fn assert_remediate(r: &Rendered, case: &RemediateCase) {
+    let what = &r.what;
+    let docs: Vec<&Value> = r
+        .docs
+        .iter()
+        .filter(|d| component(d) == "remediate")
+        .collect();
+    // Nothing else calls itself remediate, and nothing remediate lacks the label.
+    assert!(
+        r.docs
+            .iter()
+            .filter(|d| d["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("remediate")))
+            .count()
+            == docs.len(),
+        "{what}: remediate objects without the remediate component label"
+    );
+    let key = |d: &Value| {
+        (
+            d["kind"].as_str().unwrap_or_default().to_owned(),
+            d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            d["metadata"]["namespace"].as_str().map(String::from),
+        )
+    };
+    let actual: BTreeSet<_> = docs.iter().map(|d| key(d)).collect();
+    assert_eq!(actual.len(), docs.len(), "{what}: duplicate objects");
+    let scoped = case.namespace.is_some();
+    let work_ns = case.namespace.map(String::from);
+    let release_ns = Some(NAMESPACE.to_owned());
+    let mut expected = BTreeSet::new();
+    for (is_hook, name) in case.phases() {
+        let o = |kind: &str, name: String, ns: &Option<String>| (kind.to_owned(), name, ns.clone());
+        expected.extend([
+            o("ServiceAccount", name.into(), &release_ns),
+            o(
+                if scoped { "Role" } else { "ClusterRole" },
+                name.into(),
+                &work_ns,
+            ),
+            o(
+                if scoped {
+                    "RoleBinding"
+                } else {
+                    "ClusterRoleBinding"
+                },
+                name.into(),
+                &work_ns,
+            ),
+            o("ClusterRole", format!("{name}-webhook"), &None),
+            o("ClusterRoleBinding", format!("{name}-webhook"), &None),
+            o("Role", format!("{name}-endpoints"), &release_ns),
+            o("RoleBinding", format!("{name}-endpoints"), &release_ns),
+            o(
+                if is_hook { "Job" } else { "CronJob" },
+                name.into(),
+                &release_ns,
+            ),
+        ]);
+    }
+    assert_eq!(actual, expected, "{what}: remediation objects");
+    if docs.is_empty() {
+        return;
+    }
+
+    let deployment = r.deployment();
+    let server_pod = deployment.spec.template.spec.expect("server pod");
+    let server = &server_pod.containers[0];
+    let server_args = server.args.clone().unwrap_or_default();
+    let server_config = server_args
+        .iter()
+        .position(|a| a == "--config")
+        .map(|i| server_args[i + 1].clone())
+        .expect("serve --config");
+    let policy_cm = r.one("ConfigMap")["metadata"]["name"]
+        .as_str()
+        .expect("ConfigMap name")
+        .to_owned();
+    assert!(
+        r.policy_yaml().contains("kind: Policy"),
+        "{what}: policy.yaml key"
+    );
+    let server_cm = server_pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "config")
+        .and_then(|v| v.config_map.as_ref())
+        .map(|c| c.name.clone());
+    assert_eq!(server_cm.as_deref(), Some(policy_cm.as_str()));
+
+    for (is_hook, name) in case.phases() {
+        let in_ns = |kind: &str, n: &str, ns: Option<&str>| {
+            docs.iter()
+                .copied()
+                .find(|d| {
+                    d["kind"] == kind
+                        && d["metadata"]["name"] == n
+                        && d["metadata"]["namespace"].as_str() == ns
+                })
+                .unwrap_or_else(|| panic!("{what}: no {kind} {n}"))
+        };
+        let (role_kind, binding_kind) = if scoped {
+            ("Role", "RoleBinding")
+        } else {
+            ("ClusterRole", "ClusterRoleBinding")
+        };
+        let webhook_role = format!("{name}-webhook");
+        let endpoints_role = format!("{name}-endpoints");
+
+        // Exactly the rules the command needs, in the scope it needs them.
+        let sa: ServiceAccount = Rendered::typed(in_ns("ServiceAccount", name, Some(NAMESPACE)));
+        assert_eq!(sa.automount_service_account_token, Some(false), "{what}");
+        assert_eq!(
+            rules_of(in_ns(role_kind, name, case.namespace)),
+            remediate_workload_rules(case.allow_delete),
+            "{what}: {role_kind} {name}"
+        );
+        assert_eq!(
+            rules_of(in_ns("ClusterRole", &webhook_role, None)),
+            [policy_rule(
+                "admissionregistration.k8s.io",
+                &["mutatingwebhookconfigurations"],
+                &["get"],
+                &[RELEASE],
+            )],
+            "{what}: ClusterRole {webhook_role}"
+        );
+        assert_eq!(
+            rules_of(in_ns("Role", &endpoints_role, Some(NAMESPACE))),
+            [policy_rule(
+                "discovery.k8s.io",
+                &["endpointslices"],
+                &["list"],
+                &[]
+            )],
+            "{what}: Role {endpoints_role}"
+        );
+        let subject = json!([{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]);
+        for (kind, binding, ns, ref_kind) in [
+            (binding_kind, name.to_owned(), case.namespace, role_kind),
+            (
+                "ClusterRoleBinding",
+                webhook_role.clone(),
+                None,
+                "ClusterRole",
+            ),
+            (
+                "RoleBinding",
+                endpoints_role.clone(),
+                Some(NAMESPACE),
+                "Role",
+            ),
+        ] {
+            let b = in_ns(kind, &binding, ns);
+            assert_eq!(
+                b["roleRef"],
+                json!({"apiGroup": "rbac.authorization.k8s.io", "kind": ref_kind, "name": binding}),
+                "{what}: {kind} {binding}"
+            );
+            assert_eq!(b["subjects"], subject, "{what}: {kind} {binding}");
+        }
+
+        // Hooks: post-install/post-upgrade; RBAC before the Job, the Job after the
+        // certificate job has written the caBundle; RBAC gone after the phase, the Job
+        // kept for its report. The CronJob and its RBAC are ordinary release content.
+        let phase_docs: Vec<&Value> = docs
+            .iter()
+            .copied()
+            .filter(|d| {
+                d["metadata"]["name"].as_str().is_some_and(|n| {
+                    n == name
+                        || n.strip_prefix(name)
+                            .is_some_and(|s| ["-webhook", "-endpoints"].contains(&s))
+                })
+            })
+            .collect();
+        assert_eq!(phase_docs.len(), 8, "{what}: {name}");
+        let job_kind = if is_hook { "Job" } else { "CronJob" };
+        let job = in_ns(job_kind, name, Some(NAMESPACE));
+        if is_hook {
+            let job_weight = hook_weight(job);
+            if let Some(patch) = r
+                .docs
+                .iter()
+                .find(|d| d["metadata"]["name"] == "netdns-guard-certgen-patch")
+            {
+                assert_eq!(hook(patch), "post-install,post-upgrade");
+                assert!(
+                    job_weight > hook_weight(patch),
+                    "{what}: remediate must run after the caBundle is written"
+                );
+            }
+            for d in &phase_docs {
+                let id = format!("{what}: {} {}", d["kind"], d["metadata"]["name"]);
+                assert_eq!(hook(d), "post-install,post-upgrade", "{id}");
+                let policy = &d["metadata"]["annotations"]["helm.sh/hook-delete-policy"];
+                if d["kind"] == "Job" {
+                    assert_eq!(*policy, "before-hook-creation", "{id}: keep the report");
+                } else {
+                    assert_eq!(*policy, "before-hook-creation,hook-succeeded", "{id}");
+                    assert!(hook_weight(d) < job_weight, "{id}: created before the Job");
+                    if d["kind"].as_str().is_some_and(|k| k.ends_with("Binding")) {
+                        let role = in_ns(
+                            d["roleRef"]["kind"].as_str().unwrap(),
+                            d["roleRef"]["name"].as_str().unwrap(),
+                            d["metadata"]["namespace"].as_str(),
+                        );
+                        assert!(hook_weight(role) < hook_weight(d), "{id}: role first");
+                    }
+                }
+            }
+        } else {
+            for d in &phase_docs {
+                assert!(
+                    d["metadata"]["annotations"].is_null(),
+                    "{what}: {} {} must not be a hook",
+                    d["kind"],
+                    d["metadata"]["name"]
+                );
+            }
+            let cron: CronJob = Rendered::typed(job);
+            assert_eq!(cron.spec.concurrency_policy.as_deref(), Some("Forbid"));
+            assert_eq!(cron.spec.schedule, "23 */6 * * *");
+        }
+
+        // The pod: its own ServiceAccount with a token, the server's image, and the
+        // webhook's own policy file, at the path the server reads it from.
+        let pod = match job_kind {
+            "Job" => Rendered::typed::<Job>(job)
+                .spec
+                .and_then(|s| s.template.spec),
+            _ => Rendered::typed::<CronJob>(job)
+                .spec
+                .job_template
+                .spec
+                .and_then(|s| s.template.spec),
+        }
+        .expect("pod spec");
+        assert_eq!(pod.service_account_name.as_deref(), Some(name), "{what}");
+        assert_eq!(pod.automount_service_account_token, Some(true), "{what}");
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"), "{what}");
+        let c = &pod.containers[0];
+        assert_eq!(c.image, server.image, "{what}: same image as the server");
+        let args = c.args.clone().unwrap_or_default();
+        assert_eq!(args, case.expected_args(), "{what}: {job_kind} {name} args");
+        let config = args
+            .iter()
+            .position(|a| a == "--config")
+            .map(|i| args[i + 1].clone())
+            .expect("--config");
+        assert_eq!(config, server_config, "{what}: the server's policy file");
+        let mount = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| config.starts_with(&format!("{}/", m.mount_path)))
+            .unwrap_or_else(|| panic!("{what}: {config} is not mounted"));
+        assert_eq!(mount.read_only, Some(true));
+        assert_eq!(
+            Path::new(&config).file_name().and_then(|f| f.to_str()),
+            Some("policy.yaml"),
+            "{what}: the ConfigMap's key"
+        );
+        let volume = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .and_then(|v| v.config_map.as_ref())
+            .map(|c| c.name.clone());
+        assert_eq!(volume.as_deref(), Some(policy_cm.as_str()), "{what}");
+
+        assert_binary_accepts(what, &args);
+    }
+}
+
+/// The real binary parses `args` (clap checks every flag and value before --help).
+fn assert_binary_accepts(what: &str, args: &[String]) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--help")
+        .env_remove("NETDNS_GUARD_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run netdns-guard");
+    assert!(
+        out.status.success(),
+        "{what}: netdns-guard rejects {args:?}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scope = ["--namespace", "--all-namespaces"];
+    assert_eq!(
+        args.iter().filter(|a| scope.contains(&a.as_str())).count(),
+        1,
+        "{what}: exactly one scope flag in {args:?}"
+    );
+}
+
+#[test]
+fn remediate_is_off_by_default() {
+    for helm in helms() {
+        let provided = provided_args(&helm);
+        for a in [
+            vec![],
+            args(&["--set", "certs.mode=cert-manager"]),
+            provided,
+        ] {
+            let r = helm.template(&a);
+            assert_remediate(&r, &RemediateCase::default());
+        }
+    }
+}
+
+#[test]
+fn remediate_on_install_is_a_post_install_hook_with_exact_rbac() {
+    for helm in helms() {
+        let case = RemediateCase {
+            on_install: true,
+            tail_args: RemediateCase::default_tail(false),
+            ..Default::default()
+        };
+        let r = helm.template(&case.helm_args());
+        assert_common(&r, 30);
+        assert_remediate(&r, &case);
+        assert!(
+            r.of_kind("CronJob")
+                .iter()
+                .all(|c| component(c) != "remediate"),
+            "{}: no CronJob unless asked",
+            r.what
+        );
+    }
+}
+
+#[test]
+fn remediate_cron_job_has_ordinary_rbac() {
+    for helm in helms() {
+        let case = RemediateCase {
+            cron: true,
+            tail_args: RemediateCase::default_tail(false),
+            ..Default::default()
+        };
+        let r = helm.template(&case.helm_args());
+        assert_common(&r, 30);
+        assert_remediate(&r, &case);
+        let cron = r.named("CronJob", "netdns-guard-remediate");
+        assert!(cron["spec"]["timeZone"].is_null());
+
+        // Both at once: separate ServiceAccounts and roles, the time zone passed on.
+        let mut case = case;
+        case.on_install = true;
+        case.extra = vec!["remediate.cronJob.timeZone=Europe/Paris"];
+        let r = helm.template(&case.helm_args());
+        assert_common(&r, 30);
+        assert_remediate(&r, &case);
+        let cron = r.named("CronJob", "netdns-guard-remediate");
+        assert_eq!(cron["spec"]["timeZone"], "Europe/Paris");
+    }
+}
+
+#[test]
+fn remediate_allow_delete_grants_delete_on_pods_only() {
+    for helm in helms() {
+        for (on_install, cron) in [(true, false), (false, true), (true, true)] {
+            let case = RemediateCase {
+                on_install,
+                cron,
+                allow_delete: true,
+                tail_args: RemediateCase::default_tail(true),
+                ..Default::default()
+            };
+            let r = helm.template(&case.helm_args());
+            assert_common(&r, 30);
+            assert_remediate(&r, &case);
+            // delete appears exactly once per phase, on pods.
+            let deletes: Vec<PolicyRule> = r
+                .of_kind("ClusterRole")
+                .into_iter()
+                .chain(r.of_kind("Role"))
+                .flat_map(rules_of)
+                .filter(|rule| rule.verbs.iter().any(|v| v == "delete"))
+                .collect();
+            assert_eq!(deletes.len(), case.phases().len(), "{}", r.what);
+            for rule in deletes {
+                assert_eq!(rule.resources.as_deref(), Some(&["pods".to_owned()][..]));
+                assert_eq!(rule.api_groups.as_deref(), Some(&[String::new()][..]));
+            }
+        }
+    }
+}
+
+#[test]
+fn remediate_namespace_uses_a_role_there() {
+    for helm in helms() {
+        for allow_delete in [false, true] {
+            let mut tail = vec![
+                "--config",
+                "/config/policy.yaml",
+                "--webhook-configuration",
+                RELEASE,
+                "--wait-for-webhook",
+                "90s",
+                "--max-parallel",
+                "3",
+                "--timeout",
+                "1h30m",
+            ];
+            if allow_delete {
+                tail.push("--allow-delete");
+            }
+            tail.extend(["--fail-on-unfixed=true", "--dry-run", "--chunk-size=100"]);
+            let case = RemediateCase {
+                on_install: true,
+                cron: true,
+                namespace: Some("logging"),
+                allow_delete,
+                extra: vec![
+                    "remediate.waitForWebhook=90s",
+                    "remediate.maxParallel=3",
+                    "remediate.timeout=1h30m",
+                    "remediate.failOnUnfixed=true",
+                    "remediate.extraArgs={--dry-run,--chunk-size=100}",
+                ],
+                tail_args: tail,
+            };
+            let r = helm.template(&case.helm_args());
+            assert_common(&r, 30);
+            assert_remediate(&r, &case);
+            // Only the webhook configuration rule stays cluster-wide.
+            for role in r.of_kind("ClusterRole") {
+                if component(role) == "remediate" {
+                    let resources: Vec<String> = rules_of(role)
+                        .into_iter()
+                        .flat_map(|rule| rule.resources.unwrap_or_default())
+                        .collect();
+                    assert_eq!(resources, ["mutatingwebhookconfigurations"], "{}", r.what);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn remediate_refuses_namespaces_the_webhook_never_sees() {
+    for helm in helms() {
+        for extra in [
+            vec!["--set", "remediate.namespace=netdns-guard"],
+            vec![
+                "--set",
+                "remediate.namespace=kube-system",
+                "--set",
+                "webhook.excludeNamespaces={kube-system}",
+            ],
+        ] {
+            let mut a = args(&["--set", "remediate.onInstall=true"]);
+            a.extend(args(&extra));
+            let out = helm.template_raw(&a);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains("remediate.namespace"),
+                "helm{} template {a:?}: {err}",
+                helm.major
+            );
+            // Off, the value is not checked (nothing is rendered).
+            let mut off = args(&["--set", "remediate.onInstall=false"]);
+            off.extend(args(&extra));
+            assert_remediate(&helm.template(&off), &RemediateCase::default());
         }
     }
 }

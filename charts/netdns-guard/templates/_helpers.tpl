@@ -9,7 +9,8 @@
 Fully qualified app name: <release>-<chart>, or just <release> when it already holds
 the chart name (so `helm install netdns-guard ...` gives Service netdns-guard). Cut to
 44 characters: the CronJob's name (<fullname>-certgen) must stay within 52, and the
-longest other suffix ("-certgen-create") keeps every object name within 63.
+longest other suffix ("-certgen-create") keeps every object name within 63. The
+remediation objects cut it further (netdns-guard.remediateName, _remediate.tpl).
 */}}
 {{- define "netdns-guard.fullname" -}}
 {{- if .Values.fullnameOverride -}}

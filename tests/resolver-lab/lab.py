@@ -1231,7 +1231,7 @@ def findings_check(lab: Lab, checks: Checks, dry: DryRun, out: Path, resolver_po
     checks.check(any(f["code"] == "node-resolv-conf" for f in reports["findings-default"]["dns"]),
                  "findings: dnsPolicy Default -> node-resolv-conf", str(reports["findings-default"]["dns"]))
     for phrase in ("LOCALDOMAIN is set", 'resolv.conf option "edns0" is unknown to Go < 1.20',
-                   'resolv.conf option "inet6" is unknown to Go', "inherits the node's resolv.conf"):
+                   'resolv.conf option "inet6" is unknown to Go', "uses the node's resolv.conf"):
         checks.check(phrase in text_report, f"findings: the text report says {phrase!r}")
 
     # Each finding, alone, reproduced on the ORIGINAL container, with the verdict the

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::engine::Engine;
+use crate::engine::model::borrow;
 use crate::engine::report::PodReport;
 use crate::manifest::pod_view_from_json;
 
@@ -52,13 +53,13 @@ struct RequestIn<'a> {
     uid: Cow<'a, str>,
     #[serde(borrow, default)]
     kind: Option<GroupVersionKind<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     sub_resource: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     operation: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     name: Option<Cow<'a, str>>,
     #[serde(default)]
     dry_run: Option<bool>,

@@ -155,6 +155,8 @@ struct Processed<'s> {
     /// The document as it was, kept only for `-o diff`.
     before: Option<Value>,
     reviews: Vec<ObjectReview>,
+    /// The document had no content (its value was `Null` when parsed).
+    empty: bool,
 }
 
 impl Processed<'_> {
@@ -171,7 +173,8 @@ pub fn run(
 ) -> Result<Outcome, DryRunError> {
     let mut processed = Vec::new();
     for source in sources {
-        for mut document in stream::parse(&source.name, &source.text)? {
+        for document in stream::parse_iter(&source.name, &source.text) {
+            let mut document = document?;
             let before = (format == OutputFormat::Diff).then(|| document.value.clone());
             let function_engine = function_config_engine(&document)?;
             let engine = function_engine.as_ref().unwrap_or(engine);
@@ -182,11 +185,23 @@ pub fn run(
                         error,
                     }
                 })?;
-            processed.push(Processed {
+            let empty = document.value.is_null();
+            let mut p = Processed {
                 document,
                 before,
                 reviews,
-            });
+                empty,
+            };
+            // An unchanged YAML document is echoed from its raw text: its parsed
+            // value is not needed again (except by -o json and the KRM check).
+            let needed = format == OutputFormat::Json
+                || p.changed()
+                || p.document.raw.is_none()
+                || p.document.value.get("kind").and_then(Value::as_str) == Some("ResourceList");
+            if !needed {
+                p.document.value = Value::Null;
+            }
+            processed.push(p);
         }
     }
     if let Some(list) = single_resource_list(&mut processed) {
@@ -247,7 +262,7 @@ fn function_config_engine(document: &Document<'_>) -> Result<Option<Engine>, Dry
 fn single_resource_list<'a, 's>(
     processed: &'a mut [Processed<'s>],
 ) -> Option<&'a mut Processed<'s>> {
-    let mut lists = processed.iter_mut().filter(|p| !p.document.value.is_null());
+    let mut lists = processed.iter_mut().filter(|p| !p.empty);
     let first = lists.next()?;
     let is_list = first.document.value.get("kind").and_then(Value::as_str) == Some("ResourceList");
     (is_list && lists.next().is_none()).then_some(first)
@@ -283,7 +298,7 @@ fn render_yaml(processed: &[Processed<'_>]) -> String {
             .filter(|_| !p.changed() && !is_krm_with_results(p));
         let text = match verbatim {
             Some(raw) => raw.to_owned(),
-            None if p.document.value.is_null() => continue,
+            None if p.empty => continue,
             None => format!(
                 "---\n{}{}",
                 leading_comments(p.document.raw.unwrap_or_default()),
@@ -393,7 +408,7 @@ fn render_report(processed: &[Processed<'_>]) -> String {
     let mut out = String::new();
     let (mut workloads, mut changed, mut others) = (0, 0, 0);
     for p in processed {
-        if p.reviews.is_empty() && !p.document.value.is_null() {
+        if p.reviews.is_empty() && !p.empty {
             others += 1;
         }
         for r in &p.reviews {

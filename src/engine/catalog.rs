@@ -84,9 +84,15 @@ impl Catalog {
     /// The first entry whose patterns match `image`.
     pub fn lookup(&self, image: &str) -> Option<&CatalogEntry> {
         let image = ImageRef::parse(image)?;
+        // Split once; every pattern then compares slices.
+        let components: Vec<&str> = image.components().collect();
         self.entries
             .iter()
-            .find(|e| e.patterns.iter().any(|p| p.matches(&image)))
+            .find(|e| {
+                e.patterns
+                    .iter()
+                    .any(|p| p.matches_split(image.registry, &components))
+            })
             .map(|e| &e.entry)
     }
 
@@ -182,47 +188,53 @@ impl Pattern {
         })
     }
 
-    fn matches(&self, image: &ImageRef<'_>) -> bool {
+    /// Matches an image already split into its registry and path components.
+    fn matches_split(&self, registry: &str, components: &[&str]) -> bool {
         match &self.registry {
-            Some(registry) => {
-                let same_registry = registry == image.registry
-                    || (is_docker_hub(registry) && is_docker_hub(image.registry));
-                same_registry
-                    && image.components().count() == self.components.len()
-                    && image
-                        .components()
+            Some(own) => {
+                (own == registry || (is_docker_hub(own) && is_docker_hub(registry)))
+                    && components.len() == self.components.len()
+                    && components
+                        .iter()
                         .zip(&self.components)
                         .all(|(c, p)| glob(p, c))
             }
             None => {
-                let mut image_tail = image.components().rev();
-                self.components
-                    .iter()
-                    .rev()
-                    .all(|p| image_tail.next().is_some_and(|c| glob(p, c)))
+                components.len() >= self.components.len()
+                    && components[components.len() - self.components.len()..]
+                        .iter()
+                        .zip(&self.components)
+                        .all(|(c, p)| glob(p, c))
             }
         }
+    }
+
+    #[cfg(test)]
+    fn matches(&self, image: &ImageRef<'_>) -> bool {
+        let components: Vec<&str> = image.components().collect();
+        self.matches_split(image.registry, &components)
     }
 }
 
 /// `*` matches any run of characters within one path component.
 fn glob(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
+    let Some((first, after)) = pattern.split_once('*') else {
+        return pattern == text;
+    };
+    let Some(rest) = text.strip_prefix(first) else {
         return false;
     };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
+    let (middle, last) = after.rsplit_once('*').unwrap_or(("", after));
+    let Some(mut rest) = rest.strip_suffix(last) else {
+        return false;
     };
-    for part in middle {
+    for part in middle.split('*').filter(|p| !p.is_empty()) {
         match rest.find(part) {
             Some(at) => rest = &rest[at + part.len()..],
             None => return false,
         }
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    true
 }
 
 #[cfg(test)]

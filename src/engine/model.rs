@@ -12,8 +12,66 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+/// Deserializers that borrow strings from the input. serde's derive borrows only
+/// for fields whose type is spelled `Cow<'a, str>`: not through the `Str` alias, and
+/// never inside `Option`, `Vec` or maps, where `Cow`'s own impl always copies.
+pub(crate) mod borrow {
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::{Deserialize, Deserializer, Visitor};
+
+    use super::StrMap;
+
+    /// A string that borrows when the deserializer can lend it.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    pub struct B<'a>(pub Cow<'a, str>);
+
+    impl<'de: 'a, 'a> Deserialize<'de> for B<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Cow<'de, str>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                    Ok(Cow::Borrowed(v))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                    Ok(Cow::Owned(v.to_owned()))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                    Ok(Cow::Owned(v))
+                }
+            }
+            d.deserialize_str(V).map(B)
+        }
+    }
+
+    /// A string field.
+    pub fn str<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Cow<'a, str>, D::Error> {
+        B::deserialize(d).map(|b| b.0)
+    }
+
+    /// An optional string field.
+    pub fn opt<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+        Option::<B>::deserialize(d).map(|o| o.map(|b| b.0))
+    }
+
+    /// An optional string-to-string map (labels, annotations).
+    pub fn map<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<StrMap<'a>>, D::Error> {
+        Option::<BTreeMap<B, B>>::deserialize(d)
+            .map(|o| o.map(|m| m.into_iter().map(|(k, v)| (k.0, v.0)).collect()))
+    }
+}
+
 /// A string borrowed from the input where possible.
 pub type Str<'a> = Cow<'a, str>;
+
+/// Labels or annotations.
+pub type StrMap<'a> = BTreeMap<Str<'a>, Str<'a>>;
 
 /// A pod, or the pod template inside a workload (same shape: metadata and spec).
 #[derive(Debug, Default, Deserialize)]
@@ -29,16 +87,16 @@ pub struct PodView<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetaView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub name: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub generate_name: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub namespace: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    pub labels: Option<BTreeMap<Str<'a>, Str<'a>>>,
-    #[serde(borrow, default)]
-    pub annotations: Option<BTreeMap<Str<'a>, Str<'a>>>,
+    #[serde(borrow, default, deserialize_with = "borrow::map")]
+    pub labels: Option<StrMap<'a>>,
+    #[serde(borrow, default, deserialize_with = "borrow::map")]
+    pub annotations: Option<StrMap<'a>>,
 }
 
 /// The pod spec fields that decide which resolver Go picks.
@@ -49,7 +107,7 @@ pub struct PodSpecView<'a> {
     pub containers: Option<Vec<ContainerView<'a>>>,
     #[serde(borrow, default)]
     pub init_containers: Option<Vec<ContainerView<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub dns_policy: Option<Str<'a>>,
     #[serde(default)]
     pub host_network: Option<bool>,
@@ -69,9 +127,9 @@ pub struct DnsConfigView<'a> {
 /// One `spec.dnsConfig.options[]` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct DnsOptionView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub name: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub value: Option<Str<'a>>,
 }
 
@@ -79,9 +137,9 @@ pub struct DnsOptionView<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::str")]
     pub name: Str<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub image: Option<Str<'a>>,
     #[serde(borrow, default)]
     pub env: Option<Vec<EnvVarView<'a>>>,
@@ -96,9 +154,9 @@ pub struct ContainerView<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVarView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::str")]
     pub name: Str<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub value: Option<Str<'a>>,
     /// Present when the value comes from a Secret, ConfigMap or field: unseen.
     #[serde(default)]
@@ -120,7 +178,7 @@ impl EnvVarView<'_> {
 /// A volume (only its name matters).
 #[derive(Debug, Default, Deserialize)]
 pub struct NamedView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::str")]
     pub name: Str<'a>,
 }
 
@@ -128,8 +186,8 @@ pub struct NamedView<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MountView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::str")]
     pub name: Str<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrow::str")]
     pub mount_path: Str<'a>,
 }

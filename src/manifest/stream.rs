@@ -81,9 +81,23 @@ impl Syntax {
 
 /// Parses every document of `text`.
 pub fn parse<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, ParseError> {
+    parse_iter(source, text).collect()
+}
+
+/// Parses `text` one document at a time.
+pub fn parse_iter<'s, 'n>(
+    source: &'n str,
+    text: &'s str,
+) -> Box<dyn Iterator<Item = Result<Document<'s>, ParseError>> + 'n>
+where
+    's: 'n,
+{
     match Syntax::detect(source, text) {
-        Syntax::Json => parse_json(source, text),
-        Syntax::Yaml => parse_yaml(source, text),
+        Syntax::Json => match parse_json(source, text) {
+            Ok(docs) => Box::new(docs.into_iter().map(Ok)),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        },
+        Syntax::Yaml => Box::new(parse_yaml(source, text)),
     }
 }
 
@@ -115,7 +129,13 @@ fn parse_json<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, Pars
     Ok(documents)
 }
 
-fn parse_yaml<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, ParseError> {
+fn parse_yaml<'s, 'n>(
+    source: &'n str,
+    text: &'s str,
+) -> impl Iterator<Item = Result<Document<'s>, ParseError>> + 'n
+where
+    's: 'n,
+{
     let options = serde_saphyr::options! {
         // kubectl (sigs.k8s.io/yaml) keeps the last of repeated keys.
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
@@ -126,7 +146,7 @@ fn parse_yaml<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, Pars
     split_yaml(text)
         .into_iter()
         .enumerate()
-        .map(|(i, (line, raw))| {
+        .map(move |(i, (line, raw))| {
             let index = i + 1;
             let value: Option<Value> = serde_saphyr::from_str_with_options(raw, options.clone())
                 .map_err(|e| {
@@ -149,7 +169,6 @@ fn parse_yaml<'s>(source: &str, text: &'s str) -> Result<Vec<Document<'s>>, Pars
                 value: value.unwrap_or(Value::Null),
             })
         })
-        .collect()
 }
 
 /// Cuts a YAML stream into documents: `(first line, text)`. A document's text starts

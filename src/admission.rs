@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::engine::Engine;
-use crate::engine::model::borrow;
+use crate::engine::model::{PodView, borrow};
 use crate::engine::report::PodReport;
 use crate::manifest::pod_view_from_json;
 
@@ -35,20 +35,22 @@ pub enum BadReview {
     NoRequest,
 }
 
+/// An AdmissionReview whose object is read as `O`: the pod view itself (one pass)
+/// or raw JSON (kept for a second, separate attempt).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn<'a> {
+struct ReviewIn<'a, O> {
     #[serde(borrow, default)]
     api_version: Cow<'a, str>,
     #[serde(borrow, default)]
     kind: Cow<'a, str>,
     #[serde(borrow)]
-    request: Option<RequestIn<'a>>,
+    request: Option<RequestIn<'a, O>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn<'a> {
+struct RequestIn<'a, O> {
     #[serde(borrow)]
     uid: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -63,8 +65,12 @@ struct RequestIn<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(default)]
     dry_run: Option<bool>,
-    #[serde(borrow, default)]
-    object: Option<&'a RawValue>,
+    #[serde(default = "none")]
+    object: Option<O>,
+}
+
+fn none<O>() -> Option<O> {
+    None
 }
 
 #[derive(Deserialize)]
@@ -138,7 +144,24 @@ pub struct Answer {
 
 /// Reviews one AdmissionReview body.
 pub fn review(engine: &Engine, body: &[u8]) -> Result<Answer, BadReview> {
-    let review: ReviewIn<'_> = serde_json::from_slice(body)?;
+    // One pass over the body, the pod decoded in place: the common case.
+    if let Ok(review) = serde_json::from_slice::<ReviewIn<'_, PodView<'_>>>(body) {
+        return respond(engine, review, |object| object.map(Ok));
+    }
+    // Something did not decode. Read again with the object kept raw, so that a
+    // malformed review gets a 400 while a malformed pod is allowed unchecked.
+    let review: ReviewIn<'_, &RawValue> = serde_json::from_slice(body)?;
+    respond(engine, review, |object| {
+        object.map(|raw| pod_view_from_json(raw.get().as_bytes()).map_err(|e| e.to_string()))
+    })
+}
+
+/// Answers a decoded review; `to_pod` turns its object into a pod view.
+fn respond<'a, O>(
+    engine: &Engine,
+    review: ReviewIn<'a, O>,
+    to_pod: impl FnOnce(Option<O>) -> Option<Result<PodView<'a>, String>>,
+) -> Result<Answer, BadReview> {
     if review.kind != "AdmissionReview" {
         return Err(BadReview::WrongKind(review.kind.into_owned()));
     }
@@ -146,9 +169,9 @@ pub fn review(engine: &Engine, body: &[u8]) -> Result<Answer, BadReview> {
         .iter()
         .find(|v| **v == review.api_version)
         .ok_or_else(|| BadReview::WrongVersion(review.api_version.to_string()))?;
-    let request = review.request.ok_or(BadReview::NoRequest)?;
-
-    let (decision, patch, warnings, report, pod_name) = decide(engine, &request);
+    let mut request = review.request.ok_or(BadReview::NoRequest)?;
+    let pod = to_pod(request.object.take());
+    let (decision, patch, warnings, report, pod_name) = decide(engine, &request, pod);
     let response = ReviewOut {
         api_version,
         kind: "AdmissionReview",
@@ -182,7 +205,11 @@ type Decided = (
     Option<String>,
 );
 
-fn decide(engine: &Engine, request: &RequestIn<'_>) -> Decided {
+fn decide<O>(
+    engine: &Engine,
+    request: &RequestIn<'_, O>,
+    pod: Option<Result<PodView<'_>, String>>,
+) -> Decided {
     let skipped = |why| (Decision::Skipped { why }, None, Vec::new(), None, None);
     let is_pod = request
         .kind
@@ -201,12 +228,10 @@ fn decide(engine: &Engine, request: &RequestIn<'_>) -> Decided {
     if request.operation.as_deref() != Some("CREATE") {
         return skipped("not a CREATE");
     }
-    let Some(object) = request.object else {
-        return fail("the request has no object".into());
-    };
-    let pod = match pod_view_from_json(object.get().as_bytes()) {
-        Ok(pod) => pod,
-        Err(e) => return fail(format!("cannot read the pod: {e}")),
+    let pod = match pod {
+        None => return fail("the request has no object".into()),
+        Some(Err(e)) => return fail(format!("cannot read the pod: {e}")),
+        Some(Ok(pod)) => pod,
     };
     let pod_name = pod
         .metadata

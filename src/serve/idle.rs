@@ -2,6 +2,9 @@
 //! too long, so an idle keep-alive connection, or a client that connects and sends
 //! nothing (or a byte now and then, slow-loris style, before hyper's own header
 //! timeout starts), cannot hold a task and a file descriptor forever.
+//!
+//! Activity only records a timestamp; the timer is re-armed when it fires early
+//! rather than on every read and write, which keeps timer-wheel work off the hot path.
 
 use std::io;
 use std::pin::Pin;
@@ -15,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 pub struct IdleTimeout<S> {
     inner: S,
     idle: Duration,
+    last_activity: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -23,12 +27,24 @@ impl<S> IdleTimeout<S> {
         IdleTimeout {
             inner,
             idle,
+            last_activity: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
-    fn touch(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.idle);
+    /// Polls the idle timer: `Ready` once the connection has really been silent for
+    /// the whole period; otherwise re-arms it for the remaining time.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let expires = self.last_activity + self.idle;
+            if Instant::now() >= expires {
+                return Poll::Ready(());
+            }
+            self.deadline.as_mut().reset(expires);
+        }
     }
 }
 
@@ -42,11 +58,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
-                    self.touch();
+                    self.last_activity = Instant::now();
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+            Poll::Pending => match self.poll_expired(cx) {
                 Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "connection idle",
@@ -65,7 +81,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.last_activity = Instant::now();
         }
         result
     }
@@ -85,7 +101,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.last_activity = Instant::now();
         }
         result
     }

@@ -11,10 +11,10 @@ use prometheus_client::registry::Registry;
 /// Labels of the request counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// CREATE, UPDATE, … (empty when the body was not a review).
-    pub operation: String,
+    /// CREATE, UPDATE, DELETE, CONNECT, other (empty when the body was not a review).
+    pub operation: &'static str,
     /// patched, unchanged, skipped, error, bad_request.
-    pub result: String,
+    pub result: &'static str,
 }
 
 /// Labels of reload counters.
@@ -114,6 +114,19 @@ impl Metrics {
                 result: if ok { "success" } else { "failure" },
             })
             .inc();
+    }
+}
+
+/// A request operation as a fixed label value (no allocation per request, and a
+/// client cannot grow the label set).
+pub fn operation_label(operation: &str) -> &'static str {
+    match operation {
+        "CREATE" => "CREATE",
+        "UPDATE" => "UPDATE",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "" => "",
+        _ => "other",
     }
 }
 

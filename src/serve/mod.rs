@@ -385,8 +385,8 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: Body, started: Inst
             .metrics
             .requests
             .get_or_create(&RequestLabels {
-                operation: String::new(),
-                result: "bad_request".into(),
+                operation: "",
+                result: "bad_request",
             })
             .inc();
         tracing::info!(status = %status, error = %message, "rejected request");
@@ -470,8 +470,8 @@ fn record(state: &AppState, answer: &admission::Answer, started: Instant) {
         .metrics
         .requests
         .get_or_create(&RequestLabels {
-            operation: answer.operation.clone(),
-            result: answer.decision.label().into(),
+            operation: metrics::operation_label(&answer.operation),
+            result: answer.decision.label(),
         })
         .inc();
     let latency_us = started.elapsed().as_micros() as u64;

@@ -410,7 +410,6 @@ fn certs_in_cluster(args: CertsArgs, name: ServiceName) -> Result<ExitCode> {
 /// line per admission would otherwise cost a system call on the request path. Lines
 /// are never dropped (a full buffer slows requests instead). Keep the guard until
 /// exit: dropping it flushes what is left.
-#[must_use]
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

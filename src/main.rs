@@ -12,11 +12,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-// mimalloc: the request path is many small, short-lived allocations (JSON
-// decoding, the patch, the answer), where it is markedly cheaper than glibc malloc.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use netdns_guard::certs::{self, ServiceName, in_cluster};
 use netdns_guard::cluster::{CliDuration, Ctx, Scope, progress, remediate, scan};
 use netdns_guard::dryrun::{self, Input, OutputFormat};

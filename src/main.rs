@@ -551,13 +551,19 @@ fn print_stdout(text: &str) -> Result<()> {
         .context("writing to stdout")
 }
 
+/// A cluster context that reports progress on stderr, and the scope to work in.
+async fn cluster_context(args: &ClusterArgs) -> Result<(Ctx, Scope)> {
+    let (client, scope) = cluster_client(args)
+        .await
+        .context("connecting to the Kubernetes API (kubeconfig or in-cluster service account)")?;
+    let ctx = Ctx::new(client).with_progress(std::sync::Arc::new(progress::Stderr::default()));
+    Ok((ctx, scope))
+}
+
 fn run_scan(args: ScanArgs) -> Result<ExitCode> {
     let engine = load_engine(args.cluster.config.as_ref())?;
     cluster_runtime()?.block_on(async move {
-        let (client, scope) = cluster_client(&args.cluster).await.context(
-            "connecting to the Kubernetes API (kubeconfig or in-cluster service account)",
-        )?;
-        let ctx = Ctx::new(client).with_progress(std::sync::Arc::new(progress::Stderr::default()));
+        let (ctx, scope) = cluster_context(&args.cluster).await?;
         let options = scan::ScanOptions {
             scope,
             chunk_size: Some(args.cluster.chunk_size),
@@ -580,10 +586,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode> {
 fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
     let engine = load_engine(args.cluster.config.as_ref())?;
     cluster_runtime()?.block_on(async move {
-        let (client, scope) = cluster_client(&args.cluster).await.context(
-            "connecting to the Kubernetes API (kubeconfig or in-cluster service account)",
-        )?;
-        let ctx = Ctx::new(client).with_progress(std::sync::Arc::new(progress::Stderr::default()));
+        let (ctx, scope) = cluster_context(&args.cluster).await?;
         let options = remediate::RemediateOptions {
             scope,
             chunk_size: Some(args.cluster.chunk_size),

@@ -24,12 +24,18 @@
 
 #![cfg(unix)]
 
+mod support {
+    pub mod helm;
+}
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+use support::helm::find_helm;
 
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -57,42 +63,6 @@ fn chart_dir() -> PathBuf {
 
 // ---------------------------------------------------------------------------
 // Helm (same discovery and confinement as tests/helm_post_renderer.rs)
-
-/// The helm binary for `major`, or `None` when the test should skip.
-fn find_helm(major: u8) -> Option<PathBuf> {
-    let var = format!("NETDNS_HELM{major}");
-    let path = match std::env::var_os(&var) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(MANIFEST_DIR)
-            .join("target/tools")
-            .join(format!("helm{major}")),
-    };
-    if !path.is_file() {
-        let msg = format!(
-            "helm{major} not found at {} (set {var}, or run scripts/install-helm.sh)",
-            path.display()
-        );
-        assert!(
-            std::env::var("NETDNS_GUARD_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{msg}; NETDNS_GUARD_REQUIRE_TOOLS=1 makes a missing helm a failure"
-        );
-        eprintln!("SKIP: {msg}");
-        return None;
-    }
-    let out = Command::new(&path)
-        .args(["version", "--template", "{{.Version}}"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
-    let version = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && version.starts_with(&format!("v{major}.")),
-        "{} is not a working Helm {major} (status {}, version {version:?})",
-        path.display(),
-        out.status,
-    );
-    Some(path)
-}
 
 /// Both Helm majors that are available (each test runs against every one).
 fn helms() -> Vec<Helm> {

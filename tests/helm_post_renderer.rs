@@ -23,12 +23,18 @@
 // one too; Helm on Windows would need a different plugin command.
 #![cfg(unix)]
 
+mod support {
+    pub mod helm;
+}
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+use support::helm::find_helm;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netdns-guard");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -44,51 +50,6 @@ fn plugin_dir() -> PathBuf {
 
 // ---------------------------------------------------------------------------
 // Locating helm
-
-/// Returns the helm binary for `major`, or `None` when the test should skip.
-///
-/// A helm that exists but reports the wrong major is a misconfiguration, not
-/// a missing tool, so that always fails: otherwise a Helm 3 accidentally
-/// passed as `NETDNS_HELM4` would "pass" the Helm 4 test with confusing errors
-/// or, worse, test the wrong contract.
-fn find_helm(major: u8) -> Option<PathBuf> {
-    let var = format!("NETDNS_HELM{major}");
-    let path = match std::env::var_os(&var) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(MANIFEST_DIR)
-            .join("target/tools")
-            .join(format!("helm{major}")),
-    };
-
-    if !path.is_file() {
-        let msg = format!(
-            "helm{major} not found at {} (set {var}, or run scripts/install-helm.sh)",
-            path.display()
-        );
-        assert!(
-            std::env::var("NETDNS_GUARD_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{msg}; NETDNS_GUARD_REQUIRE_TOOLS=1 makes a missing helm a failure"
-        );
-        eprintln!("SKIP: {msg}");
-        return None;
-    }
-
-    let out = Command::new(&path)
-        .args(["version", "--template", "{{.Version}}"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
-    let version = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && version.starts_with(&format!("v{major}.")),
-        "{} is not a working Helm {major} (status {}, version {version:?}, stderr {:?})",
-        path.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-    );
-    eprintln!("using helm{major} {version} at {}", path.display());
-    Some(path)
-}
 
 // ---------------------------------------------------------------------------
 // Scratch directories

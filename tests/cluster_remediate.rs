@@ -9,7 +9,6 @@ mod support {
 }
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -653,27 +652,7 @@ async fn the_chart_rbac_is_enough_and_every_rule_is_needed() {
 
 /// Runs the binary against the fake server through a kubeconfig file.
 async fn run_binary(api: &FakeApiServer, args: &[&str]) -> (i32, String, String) {
-    let dir = std::env::temp_dir().join(format!("netdns-guard-remediate-{}", api.addr.port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("config");
-    std::fs::write(&kubeconfig, api.kubeconfig("default")).unwrap();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_netdns-guard"))
-            .args(&args)
-            .env("KUBECONFIG", &kubeconfig)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .env_remove("NETDNS_GUARD_CONFIG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    api.run_binary("default", args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

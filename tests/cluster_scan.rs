@@ -8,7 +8,6 @@ mod support {
 }
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use netdns_guard::cluster::evidence::{Crash, GoForm, LogEvidence};
 use netdns_guard::cluster::inventory::{FluxKind, Manager, WorkloadKind};
@@ -426,27 +425,7 @@ async fn show_others_lists_untargeted_agents() {
 
 /// Runs the binary against the fake server through a kubeconfig file.
 async fn run_binary(api: &FakeApiServer, args: &[&str]) -> (i32, String, String) {
-    let dir = std::env::temp_dir().join(format!("netdns-guard-scan-{}", api.addr.port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("config");
-    std::fs::write(&kubeconfig, api.kubeconfig("logging")).unwrap();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_netdns-guard"))
-            .args(&args)
-            .env("KUBECONFIG", &kubeconfig)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .env_remove("NETDNS_GUARD_CONFIG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    api.run_binary("logging", args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -305,6 +305,33 @@ impl FakeApiServer {
         self.log().into_iter().filter(|(m, _)| m != "GET").collect()
     }
 
+    /// Runs the netdns-guard binary against this server through a kubeconfig whose
+    /// default namespace is `namespace`; returns exit code, stdout and stderr.
+    pub async fn run_binary(&self, namespace: &str, args: &[&str]) -> (i32, String, String) {
+        let dir =
+            std::env::temp_dir().join(format!("netdns-guard-kubeconfig-{}", self.addr.port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kubeconfig = dir.join("config");
+        std::fs::write(&kubeconfig, self.kubeconfig(namespace)).unwrap();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_netdns-guard"))
+                .args(&args)
+                .env("KUBECONFIG", &kubeconfig)
+                .env_remove("KUBERNETES_SERVICE_HOST")
+                .env_remove("NETDNS_GUARD_CONFIG")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     pub fn clear_log(&self) {
         let mut store = self.store.lock().unwrap();
         store.log.clear();

@@ -11,7 +11,7 @@
 //! - `review/protected`: the same pod after the patch, as the webhook sees it on
 //!   reinvocation (must produce an empty patch);
 //! - `review/not_a_target`: an ordinary application pod (most admissions);
-//! - `pod_view_from_json`: decoding the borrowed pod view from raw JSON bytes (the
+//! - `pod_view_from_json` (`PodView::from_json`): decoding the borrowed pod view from raw JSON bytes (the
 //!   webhook's decode step, without the AdmissionReview envelope);
 //! - `webhook_path`: decode plus review, bytes to patch;
 //! - `dry_run/one_document`: `dryrun::run` over a one-document YAML stream holding
@@ -27,7 +27,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
 use netdns_guard::dryrun::{self, OutputFormat, Source};
-use netdns_guard::manifest::{apply, pod_view_from_json};
+use netdns_guard::engine::model::PodView;
+use netdns_guard::manifest::apply;
 use netdns_guard::{Engine, Policy};
 
 /// `count` env entries shaped like the Datadog chart's (values, quoted numbers,
@@ -179,7 +180,7 @@ fn benches(c: &mut Criterion) {
 
     let pod = agent_pod_template();
     let pod_bytes = serde_json::to_vec(&pod).unwrap();
-    let view = pod_view_from_json(&pod_bytes).unwrap();
+    let view = PodView::from_json(&pod_bytes).unwrap();
     let first = engine.review(&view, Some("datadog"));
     assert!(
         first.patch.len() >= 3,
@@ -190,7 +191,7 @@ fn benches(c: &mut Criterion) {
     let mut protected = pod.clone();
     apply(&mut protected, &first.patch).expect("the engine's patch applies");
     let protected_bytes = serde_json::to_vec(&protected).unwrap();
-    let protected_view = pod_view_from_json(&protected_bytes).unwrap();
+    let protected_view = PodView::from_json(&protected_bytes).unwrap();
     assert!(
         engine
             .review(&protected_view, Some("datadog"))
@@ -200,7 +201,7 @@ fn benches(c: &mut Criterion) {
     );
 
     let app_bytes = serde_json::to_vec(&app_pod()).unwrap();
-    let app_view = pod_view_from_json(&app_bytes).unwrap();
+    let app_view = PodView::from_json(&app_bytes).unwrap();
     assert!(engine.review(&app_view, Some("shop")).patch.is_empty());
 
     let sources = vec![Source {
@@ -229,11 +230,11 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     c.bench_function("pod_view_from_json", |b| {
-        b.iter(|| pod_view_from_json(black_box(&pod_bytes)).unwrap())
+        b.iter(|| PodView::from_json(black_box(&pod_bytes)).unwrap())
     });
     c.bench_function("webhook_path", |b| {
         b.iter(|| {
-            let view = pod_view_from_json(black_box(&pod_bytes)).unwrap();
+            let view = PodView::from_json(black_box(&pod_bytes)).unwrap();
             engine.review(&view, Some("datadog")).patch.len()
         })
     });

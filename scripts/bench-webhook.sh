@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Webhook speed against the ceiling (DESIGN.md §6 "Speed"): runs
+# Webhook speed against the ceiling (ARCHITECTURE.md, "The webhook server", "Speed"): runs
 # ../shared/bench/compare.sh for HTTP/1.1 at 1, 16 and 64 connections with the
 # shared review body, and prints each run's ratio and RSS lines.
 #

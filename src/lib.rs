@@ -1,7 +1,9 @@
 //! netdns-guard keeps cgo-built Go log agents (Loggie, Filebeat, Promtail, …) off
 //! Go's cgo DNS resolver, whose `getaddrinfo` path crashes them with SIGSEGV.
 //!
-//! The crate is one pure [`engine`] with thin adapters around it:
+//! The decisions live in the `netdns-guard-engine` crate (re-exported here as
+//! [`engine`], with its [`policy`]): pure, with no async runtime, HTTP, Kubernetes
+//! client or file system among its dependencies. This crate holds the faces around it:
 //! - [`manifest`] reads and writes Kubernetes manifest streams (YAML, JSON, `List`,
 //!   KRM `ResourceList`) and finds the pod template in each workload;
 //! - [`dryrun`] is the `netdns-guard dry-run` command built on the two;
@@ -9,16 +11,17 @@
 //! - [`certs`] makes TLS material for it;
 //! - [`cluster`] is `netdns-guard scan` and `remediate`: finding running agents
 //!   that lack the fix and replacing their pods once the webhook serves;
-//! - [`policy`] is the policy file the engine is compiled from.
+//! - [`policy`] is the policy file the engine is compiled from (parsed by the engine;
+//!   read from disk by the faces).
 
 pub mod admission;
 pub mod certs;
 pub mod cluster;
 pub mod dryrun;
-pub mod engine;
 pub mod manifest;
-pub mod policy;
 pub mod serve;
+
+pub use netdns_guard_engine::{self as engine, policy};
 
 pub use engine::{Engine, Review};
 pub use policy::{Policy, Strategy};

@@ -1,4 +1,4 @@
-//! The `netdns-guard` command line (DESIGN.md §5).
+//! The `netdns-guard` command line (ARCHITECTURE.md, "The command line").
 //!
 //! Exit codes follow diff(1) and `kubectl diff`: 0 success, 1 (with `--exit-code`)
 //! when something would change, 2 on any error.

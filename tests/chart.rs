@@ -1,4 +1,4 @@
-//! The Helm chart (`charts/netdns-guard`, DESIGN.md section 7, issue 4), checked with
+//! The Helm chart (`charts/netdns-guard`, ARCHITECTURE.md, "The Helm chart", issue 4), checked with
 //! real Helm 3 and Helm 4:
 //!
 //! - `helm lint --strict` passes for every certificate mode and fails on bad values

@@ -1,4 +1,4 @@
-//! The `netdns-guard dry-run` command line, run as a real process (DESIGN.md §5):
+//! The `netdns-guard dry-run` command line, run as a real process (ARCHITECTURE.md, "The command line"):
 //! exit codes as `diff(1)` and `kubectl diff` have them, stdin and stdout, every
 //! output format, KRM `ResourceList` in and out, directories, errors that name the
 //! file, document and line with nothing on stdout, and objects nobody changes

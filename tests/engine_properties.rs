@@ -1,4 +1,4 @@
-//! Property tests of the engine over generated pods (issue 2, DESIGN.md §3).
+//! Property tests of the engine over generated pods (issue 2, ARCHITECTURE.md, "The mutation contract").
 //!
 //! Pods are generated with the shapes that break naive mutation code: missing and
 //! empty `env` lists, `env` entries without a value or with `valueFrom`, GODEBUG
@@ -417,7 +417,7 @@ fn container_names(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<Vec<String>> {
     ]
 }
 
-/// The pod without the fields the engine may change (DESIGN.md §3.4): containers'
+/// The pod without the fields the engine may change (ARCHITECTURE.md, "Idempotency, annotations, warnings"): containers'
 /// env and volume mounts, the pod's volumes, dnsConfig options and the
 /// `netdns-guard.io/*` annotations. An annotations map or metadata left empty is
 /// dropped, because the engine creates them when missing.
@@ -509,7 +509,7 @@ proptest! {
             if !target || !edits_env {
                 continue;
             }
-            // Exceptions (§3.2): a value that cannot be seen, and an explicit cgo
+            // Exceptions ("The GODEBUG merge"): a value that cannot be seen, and an explicit cgo
             // choice kept because the policy respects it.
             let Some(Some(value)) = godebug_entries(after).last().copied() else { continue };
             let effective = godebug::effective(value);

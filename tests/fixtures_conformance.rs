@@ -2,13 +2,13 @@
 //! projects (`../shared/fixtures/manifests`, see its PROVENANCE.md).
 //!
 //! The folder exists on the project's machines, not in a user's clone, so every
-//! test here prints a message and passes when it is missing (DESIGN.md §9).
+//! test here prints a message and passes when it is missing (ARCHITECTURE.md, "Shared fixtures").
 //!
 //! Most checks hold for any manifest, so they also judge fixture sets nobody here
 //! has seen: every file parses and round-trips, documents nobody changes come out
 //! byte for byte, a second run changes nothing, CRDs are never touched, and each
 //! container gets what its image deserves. What an image deserves comes from an
-//! oracle in this file ([`expected`]), written from DESIGN.md §1 and independent of
+//! oracle in this file ([`expected`]), written from ARCHITECTURE.md, "Why Go takes the cgo resolver" and independent of
 //! the engine's catalog, so a catalog that misses a real image reference fails here.
 //! Facts about one particular fixture are checked only when that file is present.
 
@@ -41,7 +41,10 @@ fn fixtures_dir() -> PathBuf {
 fn fixtures() -> Option<Vec<Fixture>> {
     let dir = fixtures_dir();
     if !dir.is_dir() {
-        eprintln!("skipped: {} does not exist (DESIGN.md §9)", dir.display());
+        eprintln!(
+            "skipped: {} does not exist (see ARCHITECTURE.md, Shared fixtures)",
+            dir.display()
+        );
         return None;
     }
     let mut names: Vec<String> = fs::read_dir(&dir)
@@ -199,7 +202,7 @@ fn opted_out(pod: &Value) -> bool {
     pod["metadata"]["annotations"]["netdns-guard.io/inject"] == "false"
 }
 
-/// Whether the owner's own GODEBUG is left alone by contract (§3.2): it cannot be
+/// Whether the owner's own GODEBUG is left alone by contract ("The GODEBUG merge"): it cannot be
 /// seen (valueFrom), or it chooses cgo on every Go version (kept by default).
 fn left_alone_by_contract(container: &Value) -> bool {
     match godebug_entries(container).last() {
@@ -214,7 +217,7 @@ fn left_alone_by_contract(container: &Value) -> bool {
 
 // --- the oracle ----------------------------------------------------------------
 
-/// What DESIGN.md §1 says about an image, judged from its repository path alone.
+/// What ARCHITECTURE.md, "Why Go takes the cgo resolver" says about an image, judged from its repository path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expected {
     /// A cgo-built Go agent: must be protected.

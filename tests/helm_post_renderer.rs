@@ -1,5 +1,5 @@
 //! End-to-end check of the Helm post-renderer contract against real Helm
-//! binaries (DESIGN.md sections 5 and 8).
+//! binaries (ARCHITECTURE.md, "The command line", "Real parts the tests run").
 //!
 //! Helm 3 and Helm 4 are both exercised because they reach us differently:
 //! Helm 3 runs any executable given to `--post-renderer` (our binary plus
@@ -492,7 +492,7 @@ fn helm4_rejects_executable_path_as_post_renderer() {
     assert!(
         !out.status.success(),
         "Helm 4 unexpectedly accepted an executable path as --post-renderer; \
-         helm-plugin/README.md and DESIGN.md section 8 need revisiting"
+         helm-plugin/README.md and ARCHITECTURE.md (Real parts the tests run) need revisiting"
     );
 }
 

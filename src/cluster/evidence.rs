@@ -2,7 +2,7 @@
 //! exit code 2, or a signal such as 139 = SIGSEGV), CrashLoopBackOff, and — when asked
 //! — its previous log matched against the getaddrinfo crash signature.
 //!
-//! The signature (DESIGN.md §1) is printed differently by Go ≤ 1.20
+//! The signature (ARCHITECTURE.md, "Why Go takes the cgo resolver") is printed differently by Go ≤ 1.20
 //! (`fatal error: unexpected signal during runtime execution`, `[signal SIGSEGV: …]`,
 //! `net._C2func_getaddrinfo`, `net.cgoLookupIPCNAME`) and Go ≥ 1.21
 //! (`SIGSEGV: segmentation violation`, `signal arrived during cgo execution`,

@@ -35,8 +35,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 
+use crate::engine::model::PodView;
 use crate::engine::{Engine, Review};
-use crate::manifest::pod_view_from_json;
 
 pub use api::{ApiAction, ClusterError, Resource, RetryPolicy, Verb};
 pub use progress::{Event, Progress};
@@ -102,7 +102,7 @@ pub fn review_pod(engine: &Engine, pod: &Pod) -> Result<Review, ClusterError> {
         what: pod_name(pod),
         why: e.to_string(),
     })?;
-    let view = pod_view_from_json(&bytes).map_err(|e| ClusterError::Decode {
+    let view = PodView::from_json(&bytes).map_err(|e| ClusterError::Decode {
         what: pod_name(pod),
         why: e.to_string(),
     })?;

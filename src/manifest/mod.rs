@@ -3,7 +3,6 @@
 
 pub mod stream;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::engine::model::PodView;
@@ -180,12 +179,6 @@ pub fn apply(document: &mut Value, patch: &[PatchOp]) -> Result<(), String> {
     }
     let patch = to_json_patch(patch)?;
     json_patch::patch(document, &patch).map_err(|e| e.to_string())
-}
-
-/// Reads a pod view from raw JSON (the webhook's path): borrowing from `bytes`.
-pub fn pod_view_from_json(bytes: &[u8]) -> Result<PodView<'_>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    PodView::deserialize(&mut de)
 }
 
 #[cfg(test)]

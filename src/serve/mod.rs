@@ -1,4 +1,4 @@
-//! `netdns-guard serve`: the HTTPS admission webhook (DESIGN.md §4, §6).
+//! `netdns-guard serve`: the HTTPS admission webhook (ARCHITECTURE.md, "The kube-apiserver contract", "The webhook server").
 //!
 //! One accept loop owns the TLS listener so every socket gets TCP_NODELAY, a
 //! handshake deadline and an idle deadline before hyper sees it; axum routes the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The resolver lab: netdns-guard's fix, proved on real Go runtimes (issue 6, DESIGN.md §1, §8).
+"""The resolver lab: netdns-guard's fix, proved on real Go runtimes (issue 6, ARCHITECTURE.md, "Why Go takes the cgo resolver", "Real parts the tests run").
 
 A cgo-built Go program (prog/, standard library only, no netgo tag) is compiled with
 Debian's Go 1.19 and Go 1.23 and run under an LD_PRELOAD'ed getaddrinfo that faults
@@ -23,9 +23,9 @@ N failed" line; the script exits 1 when any fails):
               into libc, Go's own hostLookupOrder, the name resolved; one asserted
               exception: see expected_go_order for tab-separated nsswitch.conf).
   originals   the same containers as written (the dry-run input) behave exactly as
-              DESIGN.md §1 predicts under each condition, and crash with the field
+              ARCHITECTURE.md, "Why Go takes the cgo resolver" predicts under each condition, and crash with the field
               signature under at least one.
-  godebug     a table of GODEBUG values: what each Go version really does, DESIGN.md's
+  godebug     a table of GODEBUG values: what each Go version really does, the documented
               parsing claims, the engine's verdict, and that every value the engine
               writes is safe on both versions (target/resolver-lab/godebug-table.md).
   options     resolv.conf options: the engine's unknown-resolv-option findings agree
@@ -131,7 +131,7 @@ def shown(value: str | None) -> str:
 
 
 # ----------------------------------------------------------------------------------
-# what DESIGN.md §1 says Go does (an independent model; reality is compared with it)
+# what ARCHITECTURE.md, "Why Go takes the cgo resolver" says Go does (an independent model; reality is compared with it)
 
 
 def parse_netdns(value: str) -> tuple[str | None, str | None]:
@@ -225,7 +225,7 @@ def standard_criteria(criteria: list[str]) -> bool:
 
 
 def design_nsswitch_cgo(nsswitch: str, host: str) -> bool:
-    """DESIGN.md §1: hosts: with a source other than files/dns (myhostname only for
+    """ARCHITECTURE.md, "Why Go takes the cgo resolver": hosts: with a source other than files/dns (myhostname only for
     localhost-like names, mdns* only for .local), non-default criteria, or tabs."""
     for line in nsswitch.splitlines():
         line = line.split("#", 1)[0].strip()
@@ -255,7 +255,7 @@ def design_nsswitch_cgo(nsswitch: str, host: str) -> bool:
 
 
 def design_predict(version: str, env: dict, resolv: str, nsswitch: str, host: str | None, port: str | None) -> str:
-    """The resolver DESIGN.md §1 says Go picks: 'go' or 'cgo'."""
+    """The resolver ARCHITECTURE.md, "Why Go takes the cgo resolver" says Go picks: 'go' or 'cgo'."""
     mode = design_mode(env.get("GODEBUG"), version)
     if mode:
         return mode
@@ -882,7 +882,7 @@ def protected_check(lab: Lab, checks: Checks, subjects: list[Subject], tag: str,
 
 
 def originals_check(lab: Lab, checks: Checks, subjects: list[Subject], tag: str) -> None:
-    """The containers as written: DESIGN.md's prediction per condition, and a field crash."""
+    """The containers as written: the model's prediction per condition, and a field crash."""
     plan = []
     for s in subjects:
         if not s.report["changes"]:
@@ -911,9 +911,9 @@ def originals_check(lab: Lab, checks: Checks, subjects: list[Subject], tag: str)
             if run.result.field_crash:
                 crashes[version].append(cond.name)
                 keep_evidence(run, "original", f"{label}, as written, condition {cond.name}")
-        detail = "\n".join(f"{v} {c}: DESIGN.md predicts {p}\n" + indent(describe(r), "  ")
+        detail = "\n".join(f"{v} {c}: the model predicts {p}\n" + indent(describe(r), "  ")
                            for v, c, p, r in mismatches[:3])
-        checks.check(not mismatches, f"{tag}: {label}: as written, each condition behaves as DESIGN.md §1 predicts", detail)
+        checks.check(not mismatches, f"{tag}: {label}: as written, each condition behaves as the model predicts", detail)
         ok = all(crashes[v] for v in VERSIONS)
         checks.check(ok, f"{tag}: {label}: as written, it crashes with the field signature on every Go version",
                      json.dumps(crashes))
@@ -1016,12 +1016,12 @@ def godebug_check(lab: Lab, checks: Checks, dry: DryRun, out: Path, override_pol
         checks.check(same, f"godebug: adding the debug level to {key[0]!r} changes nothing on {key[1]} ({key[2]})",
                      f"with debug: {d.resolver}/{d.rc}; without: {r.resolver}/{r.rc}")
 
-    # DESIGN.md's parsing claims, value by value.
+    # the documented parsing claims, value by value.
     for v in values:
         for version in VERSIONS:
             predicted = design_mode(v, version)
             actual = real_mode(debug, v, version)
-            checks.check(predicted == actual, f"godebug: DESIGN.md predicts {v!r} forces {predicted or 'nothing'} on {version}",
+            checks.check(predicted == actual, f"godebug: the model predicts {v!r} forces {predicted or 'nothing'} on {version}",
                          f"real: {actual or 'nothing'}\n" + describe(debug[(v, version, 'LOCALDOMAIN')]))
 
     named = [
@@ -1038,7 +1038,7 @@ def godebug_check(lab: Lab, checks: Checks, dry: DryRun, out: Path, override_pol
         ("a bare debug level selects no mode", "netdns=1", "go1.23", None),
     ]
     for claim, v, version, want in named:
-        checks.check(real_mode(debug, v, version) == want, f"godebug: DESIGN.md claim holds: {claim}: {v!r} on {version}")
+        checks.check(real_mode(debug, v, version) == want, f"godebug: documented claim holds: {claim}: {v!r} on {version}")
 
     # The engine against reality.
     rows = []
@@ -1150,7 +1150,7 @@ def options_check(lab: Lab, checks: Checks, dry: DryRun, out: Path) -> str:
                          f"options: engine {'flags' if engine_says_cgo else 'accepts'} {rendered!r} for {version}, and Go "
                          f"{'takes cgo' if engine_says_cgo else 'keeps its resolver'}", describe(run))
             design = design_option_known(rendered, version)
-            checks.check(design == real_go, f"options: DESIGN.md says {rendered!r} is {'known' if design else 'unknown'} to {version}")
+            checks.check(design == real_go, f"options: the model says {rendered!r} is {'known' if design else 'unknown'} to {version}")
             cells.append("Go" if real_go else "**cgo, crash**")
         engine_cell = "—" if finding is None else (
             "unknown-resolv-option" + (f" (below {unknown_below(finding)})" if unknown_below(finding) else ""))
@@ -1188,7 +1188,7 @@ def conditions_check(lab: Lab, checks: Checks, out: Path) -> str:
                 predicted = design_predict(version, run.env, run.setup.resolv, run.setup.nsswitch, run.host, run.port)
                 r = run.result
                 good = (r.resolver == "cgo" and r.field_crash) if predicted == "cgo" else took_go(run)
-                checks.check(good, f"conditions: {cond.name} on {version} with GODEBUG={godebug!r}: {predicted} as DESIGN.md predicts",
+                checks.check(good, f"conditions: {cond.name} on {version} with GODEBUG={godebug!r}: {predicted} as the model predicts",
                              describe(run))
                 if r.field_crash:
                     keep_evidence(run, cond.name)

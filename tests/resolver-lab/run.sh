@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The resolver lab (issue 6; DESIGN.md §1 and §8): netdns-guard's fix proved on
+# The resolver lab (issue 6; ARCHITECTURE.md, "Why Go takes the cgo resolver", "Real parts the tests run"): netdns-guard's fix proved on
 # real Go 1.19 and Go 1.23 runtimes. See lab.py for what is checked.
 #
 # Installs what it needs when missing, then runs lab.py, which re-executes itself

@@ -19,7 +19,8 @@
 
 #![allow(dead_code)]
 
-use netdns_guard::manifest::{apply, pod_view_from_json};
+use netdns_guard::engine::model::PodView;
+use netdns_guard::manifest::apply;
 use netdns_guard::{Engine, Policy};
 use serde_json::{Value, json};
 
@@ -66,7 +67,7 @@ pub fn install_admission(api: &FakeApiServer) {
     let engine = engine();
     api.set_pod_admission(move |pod: &mut Value| {
         let bytes = serde_json::to_vec(pod).unwrap();
-        let view = pod_view_from_json(&bytes).unwrap();
+        let view = PodView::from_json(&bytes).unwrap();
         let namespace = pod["metadata"]["namespace"].as_str().map(str::to_owned);
         let review = engine.review(&view, namespace.as_deref());
         apply(pod, &review.patch).unwrap();

@@ -1,5 +1,5 @@
 //! `netdns-guard serve` against real TLS on loopback and real HTTP clients: the
-//! kube-apiserver contract (DESIGN.md §4), the webhook server (§6), and bad input.
+//! kube-apiserver contract (ARCHITECTURE.md, "The kube-apiserver contract"), the webhook server ("The webhook server"), and bad input.
 
 mod harness;
 mod process;
@@ -112,7 +112,7 @@ fn object_of(review: &[u8]) -> Value {
     serde_json::from_slice::<Value>(review).unwrap()["request"]["object"].clone()
 }
 
-/// Reviews written by other projects (DESIGN.md §9), sent as the apiserver would:
+/// Reviews written by other projects (ARCHITECTURE.md, "Shared fixtures"), sent as the apiserver would:
 /// the patch, applied, gives the engine's result, and the patched pod sent again
 /// (reinvocation) gets no patch.
 #[tokio::test]

@@ -149,7 +149,7 @@ true
 {{/* ---------------------------------------------------------------------------
 CEL for the webhook's matchConditions. The apiserver calls the webhook only when
 every condition is true, so they must never be false for a pod the engine would
-change (DESIGN.md section 3.1): they may let through more pods than needed, never
+change (ARCHITECTURE.md, "Targeting"): they may let through more pods than needed, never
 fewer. Evaluation errors count as "skip the webhook" under failurePolicy Ignore, so
 every map access is guarded.
 --------------------------------------------------------------------------- */}}

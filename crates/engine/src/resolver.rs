@@ -1,5 +1,5 @@
 //! What in a pod's DNS set-up makes Go pick the cgo resolver, and the
-//! `resolver-config` strategy's fixes for it (DESIGN.md §1, §3.3).
+//! `resolver-config` strategy's fixes for it (ARCHITECTURE.md, "Why Go takes the cgo resolver", "The resolver-config strategy").
 //!
 //! Go reads resolv.conf with its own parser and falls back to cgo on any option it
 //! does not know; Kubernetes writes `spec.dnsConfig.options[]` into resolv.conf as

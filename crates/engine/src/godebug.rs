@@ -1,5 +1,5 @@
 //! The GODEBUG merge: how a container's existing `GODEBUG` value becomes one that
-//! makes Go take the pure-Go resolver (DESIGN.md §3.2).
+//! makes Go take the pure-Go resolver (ARCHITECTURE.md, "The GODEBUG merge").
 //!
 //! Go's own rules, which this module mirrors exactly:
 //! - GODEBUG is a comma-separated list of `key=value` items with **no whitespace
@@ -168,7 +168,7 @@ impl fmt::Display for RewriteReason {
     }
 }
 
-/// Merges `netdns=go` into an existing GODEBUG value (DESIGN.md §3.2).
+/// Merges `netdns=go` into an existing GODEBUG value (ARCHITECTURE.md, "The GODEBUG merge").
 ///
 /// `override_cgo` is the policy's `overrideCgo`: when false an explicit cgo choice is
 /// respected (and the caller warns about it).

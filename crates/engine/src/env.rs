@@ -73,7 +73,7 @@ pub fn findings(container: &ContainerView<'_>) -> Vec<Finding> {
     findings
 }
 
-/// Merges `netdns=go` into the container's GODEBUG (DESIGN.md §3.2). `path` points at
+/// Merges `netdns=go` into the container's GODEBUG (ARCHITECTURE.md, "The GODEBUG merge"). `path` points at
 /// the container.
 pub fn protect_godebug(
     container: &ContainerView<'_>,

@@ -15,7 +15,7 @@ use serde::de::IgnoredAny;
 /// Deserializers that borrow strings from the input. serde's derive borrows only
 /// for fields whose type is spelled `Cow<'a, str>`: not through the `Str` alias, and
 /// never inside `Option`, `Vec` or maps, where `Cow`'s own impl always copies.
-pub(crate) mod borrow {
+pub mod borrow {
     use std::borrow::Cow;
     use std::collections::BTreeMap;
     use std::fmt;
@@ -190,4 +190,13 @@ pub struct MountView<'a> {
     pub name: Str<'a>,
     #[serde(borrow, default, deserialize_with = "borrow::str")]
     pub mount_path: Str<'a>,
+}
+
+impl<'a> PodView<'a> {
+    /// Reads a pod view from raw JSON (the webhook's and the cluster commands' path),
+    /// borrowing strings from `bytes` wherever JSON escapes allow it.
+    pub fn from_json(bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        PodView::deserialize(&mut de)
+    }
 }

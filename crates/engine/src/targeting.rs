@@ -1,4 +1,4 @@
-//! Which containers of a pod are targets (DESIGN.md §3.1).
+//! Which containers of a pod are targets (ARCHITECTURE.md, "Targeting").
 //!
 //! The order is the contract: the pod's opt-out wins over everything, its opt-in over
 //! the policy, then namespaces the policy skips, the policy's label selectors, and last

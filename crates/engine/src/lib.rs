@@ -12,6 +12,7 @@ pub mod env;
 pub mod godebug;
 pub mod model;
 pub mod patch;
+pub mod policy;
 pub mod report;
 pub mod resolver;
 pub mod targeting;
@@ -27,7 +28,7 @@ use patch::{PatchOp, escape_token};
 use report::{AgentMatch, Change, ContainerKind, ContainerReport, PodReport, Verdict};
 use resolver::OptionFix;
 
-use crate::policy::Policy;
+use policy::Policy;
 
 /// The annotation recording what netdns-guard changed.
 pub const STATUS_ANNOTATION: &str = "netdns-guard.io/status";

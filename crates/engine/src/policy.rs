@@ -1,7 +1,7 @@
 //! The policy: what netdns-guard targets and how it fixes it.
 //!
 //! A policy is YAML, read once at start-up (and again when the file changes, in
-//! `serve`). Every key is documented here and in `docs/policy.md`; unknown keys and bad
+//! `serve`). Every key is documented here and in the README's policy section; unknown keys and bad
 //! values are errors that name the key and the line, never silently ignored.
 //!
 //! ```yaml
@@ -30,7 +30,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::engine::catalog::CatalogEntry;
+use crate::catalog::CatalogEntry;
 
 /// The API version a policy file may declare.
 pub const API_VERSION: &str = "netdns-guard.io/v1alpha1";
@@ -74,7 +74,7 @@ pub struct Policy {
     pub skip_namespaces: Vec<String>,
 }
 
-/// How a target container is protected (DESIGN.md §3.2, §3.3).
+/// How a target container is protected (ARCHITECTURE.md, "The GODEBUG merge", "The resolver-config strategy").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
@@ -320,7 +320,7 @@ impl Policy {
                 "empty namespace name".into(),
             ));
         }
-        let builtin = crate::engine::catalog::builtin_entries();
+        let builtin = crate::catalog::builtin_entries();
         for (i, id) in self.catalog.remove.iter().enumerate() {
             if !builtin.iter().any(|e| &e.id == id) {
                 let known: Vec<&str> = builtin.iter().map(|e| e.id.as_str()).collect();

@@ -47,7 +47,7 @@ impl PodReport {
     }
 }
 
-/// Why the pod's containers were, or were not, targeted (DESIGN.md §3.1, in order).
+/// Why the pod's containers were, or were not, targeted (ARCHITECTURE.md, "Targeting", in order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Targeting {

@@ -9,6 +9,7 @@
 //! - [`dryrun`] is the `netdns-guard dry-run` command built on the two;
 //! - [`admission`] and [`serve`] are the HTTPS admission webhook;
 //! - [`certs`] makes TLS material for it;
+//! - [`policy_file`] reads `--config FILE` into an engine, for every face;
 //! - [`cluster`] is `netdns-guard scan` and `remediate`: finding running agents
 //!   that lack the fix and replacing their pods once the webhook serves;
 //! - [`policy`] is the policy file the engine is compiled from (parsed by the engine;
@@ -19,6 +20,7 @@ pub mod certs;
 pub mod cluster;
 pub mod dryrun;
 pub mod manifest;
+pub mod policy_file;
 pub mod serve;
 
 pub use netdns_guard_engine::{self as engine, policy};

@@ -12,12 +12,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use netdns_guard::Engine;
 use netdns_guard::certs::{self, ServiceName, in_cluster};
 use netdns_guard::cluster::{CliDuration, Ctx, Scope, progress, remediate, scan};
 use netdns_guard::dryrun::{self, Input, OutputFormat};
 use netdns_guard::serve::tls::CertFiles;
 use netdns_guard::serve::{self, Limits, ServeConfig};
-use netdns_guard::{Engine, Policy};
 
 /// Keeps cgo-built Go log agents off Go's cgo DNS resolver (GODEBUG=netdns=go).
 #[derive(Debug, Parser)]
@@ -324,15 +324,9 @@ fn main() -> ExitCode {
 
 /// Loads the policy file, or the defaults when none is given.
 fn load_engine(config: Option<&PathBuf>) -> Result<Engine> {
-    let policy = match config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("policy file {}", path.display()))?;
-            Policy::from_yaml(&text).with_context(|| format!("policy file {}", path.display()))?
-        }
-        None => Policy::default(),
-    };
-    Engine::new(policy).context("policy")
+    Ok(netdns_guard::policy_file::load_engine(
+        config.map(PathBuf::as_path),
+    )?)
 }
 
 fn dry_run(args: DryRunArgs) -> Result<ExitCode> {

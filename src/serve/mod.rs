@@ -38,7 +38,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::admission::{self, Decision};
 use crate::engine::Engine;
-use crate::policy::Policy;
 use metrics::{Metrics, RequestLabels};
 use tls::{CertFiles, ReloadingCert};
 
@@ -154,19 +153,10 @@ impl Server {
 
 /// Loads the policy file, or the defaults.
 fn load_engine(path: Option<&PathBuf>) -> Result<Engine, ServeError> {
-    let policy_error = |path: &PathBuf, message: String| ServeError::Policy {
-        path: path.clone(),
-        message,
-    };
-    let policy = match path {
-        None => Policy::default(),
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| policy_error(path, e.to_string()))?;
-            Policy::from_yaml(&text).map_err(|e| policy_error(path, e.to_string()))?
-        }
-    };
-    Engine::new(policy).map_err(|e| policy_error(path.unwrap_or(&PathBuf::new()), e.to_string()))
+    crate::policy_file::load_engine(path.map(PathBuf::as_path)).map_err(|e| ServeError::Policy {
+        path: e.path,
+        message: e.message,
+    })
 }
 
 /// Binds the listeners and starts serving.

@@ -51,9 +51,8 @@ impl FromStr for CliDuration {
 
 impl fmt::Display for CliDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let millis = self.0.as_millis();
-        if millis % 1000 != 0 {
-            return write!(f, "{millis}ms");
+        if self.0.subsec_millis() != 0 {
+            return write!(f, "{}ms", self.0.as_millis());
         }
         let secs = self.0.as_secs();
         if secs == 0 {

@@ -40,6 +40,7 @@
 
 #![cfg(unix)]
 
+// tests/support, shared by the test crates: each names the files it uses.
 #[path = "../support"]
 mod support {
     pub mod helm;

@@ -4,6 +4,7 @@
 
 mod support {
     pub mod fake_apiserver;
+    pub mod scratch;
 }
 
 use base64::Engine as _;

@@ -5,6 +5,7 @@
 mod support {
     pub mod cluster;
     pub mod fake_apiserver;
+    pub mod scratch;
 }
 
 use std::collections::BTreeSet;

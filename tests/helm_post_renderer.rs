@@ -25,16 +25,17 @@
 
 mod support {
     pub mod helm;
+    pub mod scratch;
 }
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-use support::helm::find_helm;
+use std::process::{Command, Output};
+use support::helm::{confined, find_helm};
+use support::scratch::scratch_dir;
+use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netdns-guard");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -46,46 +47,6 @@ fn chart_dir() -> PathBuf {
 
 fn plugin_dir() -> PathBuf {
     Path::new(MANIFEST_DIR).join("helm-plugin/netdns-guard")
-}
-
-// ---------------------------------------------------------------------------
-// Locating helm
-
-// ---------------------------------------------------------------------------
-// Scratch directories
-
-/// A directory under the system temp dir, removed on drop (also when the
-/// test panics, since unwinding runs destructors).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        // pid + per-process counter is unique among concurrent runs; the
-        // timestamp guards against a stale directory left by a crashed run
-        // that happened to have the same pid.
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "netdns-guard-helm-{tag}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-        ));
-        fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 fn write_executable(path: &Path, contents: &str) {
@@ -109,38 +70,9 @@ fn failing_renderer(dir: &Path) -> PathBuf {
 // ---------------------------------------------------------------------------
 // Running helm
 
-/// A helm command confined to `home`: config, data, cache and plugins all
-/// live there, and variables that would change what the plugin runs are
-/// cleared so only what the test sets counts.
+/// A helm command confined to `home` (see `support::helm::confined`).
 fn helm_cmd(helm: &Path, home: &TempDir) -> Command {
-    let h = home.path();
-    let mut cmd = Command::new(helm);
-    cmd.env("HELM_CONFIG_HOME", h.join("config"))
-        .env("HELM_DATA_HOME", h.join("data"))
-        .env("HELM_CACHE_HOME", h.join("cache"))
-        // Must be $HELM_DATA_HOME/plugins: Helm 4.1's local-directory
-        // installer writes there even when HELM_PLUGINS points elsewhere,
-        // while lookups follow HELM_PLUGINS (helm/helm#32646).
-        .env("HELM_PLUGINS", h.join("data").join("plugins"))
-        .env(
-            "HELM_REPOSITORY_CONFIG",
-            h.join("config").join("repositories.yaml"),
-        )
-        .env("HELM_REPOSITORY_CACHE", h.join("cache").join("repository"))
-        .env(
-            "HELM_REGISTRY_CONFIG",
-            h.join("config").join("registry.json"),
-        )
-        // `helm template` never needs a cluster; point kubeconfig at nothing
-        // so a developer's real context cannot be touched.
-        .env("KUBECONFIG", h.join("no-kubeconfig"))
-        .env_remove("HELM_DEBUG")
-        .env_remove("HELM_NAMESPACE")
-        .env_remove("HELM_KUBECONTEXT")
-        .env_remove("NETDNS_GUARD_BIN")
-        .env_remove("NETDNS_GUARD_STDERR")
-        .stdin(Stdio::null());
-    cmd
+    confined(helm, home.path())
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -382,7 +314,7 @@ fn assert_helm_failed(out: &Output, what: &str) {
 #[test]
 fn helm3_runs_binary_as_post_renderer() {
     let Some(helm3) = find_helm(3) else { return };
-    let home = TempDir::new("h3");
+    let home = scratch_dir("helm-h3");
 
     let mut cmd = template_cmd(&helm3, &home);
     helm3_post_renderer_args(&mut cmd, Path::new(BIN), &["dry-run", "-f", "-"]);
@@ -393,7 +325,7 @@ fn helm3_runs_binary_as_post_renderer() {
 #[test]
 fn helm3_fails_when_post_renderer_fails() {
     let Some(helm3) = find_helm(3) else { return };
-    let home = TempDir::new("h3-fail");
+    let home = scratch_dir("helm-h3-fail");
 
     // A stand-in that exits 2: Helm 3 must fail and relay our stderr (it
     // quotes the post-renderer's error output in its own message).
@@ -425,7 +357,7 @@ fn helm3_fails_when_post_renderer_fails() {
 #[test]
 fn helm4_runs_plugin_as_post_renderer() {
     let Some(helm4) = find_helm(4) else { return };
-    let home = TempDir::new("h4");
+    let home = scratch_dir("helm-h4");
     install_plugin(&helm4, &home);
 
     let stream = run_ok(
@@ -439,7 +371,7 @@ fn helm4_runs_plugin_as_post_renderer() {
 #[test]
 fn helm4_plugin_finds_binary_on_path() {
     let Some(helm4) = find_helm(4) else { return };
-    let home = TempDir::new("h4-path");
+    let home = scratch_dir("helm-h4-path");
     install_plugin(&helm4, &home);
 
     // Without NETDNS_GUARD_BIN the plugin falls back to `netdns-guard` on
@@ -462,7 +394,7 @@ fn helm4_plugin_finds_binary_on_path() {
 #[test]
 fn helm4_fails_when_post_renderer_fails() {
     let Some(helm4) = find_helm(4) else { return };
-    let home = TempDir::new("h4-fail");
+    let home = scratch_dir("helm-h4-fail");
     install_plugin(&helm4, &home);
 
     // Helm 4.1 drops a plugin's stderr (helm/helm#31843), so only the
@@ -487,7 +419,7 @@ fn helm4_rejects_executable_path_as_post_renderer() {
     // Documents the Helm 4 break that the plugin exists for: the Helm 3
     // style invocation is refused before anything is rendered.
     let Some(helm4) = find_helm(4) else { return };
-    let home = TempDir::new("h4-exe");
+    let home = scratch_dir("helm-h4-exe");
     let out = run(template_cmd(&helm4, &home).arg("--post-renderer").arg(BIN));
     assert!(
         !out.status.success(),

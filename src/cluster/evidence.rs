@@ -398,34 +398,13 @@ pub async fn previous_log(ctx: &Ctx, namespace: &str, pod: &str, container: &str
 mod tests {
     use super::*;
 
-    /// Go 1.20 and older (the field report).
-    pub const GO_120_TRACE: &str = "\
-fatal error: unexpected signal during runtime execution
-[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x0]
+    // The same logs feed the scan tests' fake cluster (tests/support/cluster.rs).
 
-runtime stack:
-runtime.throw({0x1f3a5c2?, 0x0?})
-\t/usr/local/go/src/runtime/panic.go:1047 +0x5d fp=0x7f5b8e7fbd08
-goroutine 58 [syscall]:
-runtime.cgocall(0x17b5a40, 0xc000a1e5a8)
-net._C2func_getaddrinfo(0xc000b2c0f0, 0x0, 0xc000a0c1e0, 0xc0004a6050)
-\t_cgo_gotypes.go:94 +0x56 fp=0xc000a1e5a8
-net.cgoLookupIPCNAME.func1({0xc000b2c0f0, 0x1e?, 0x8?}, 0x1e?, 0xc00058a180?)
-net.cgoLookupIPCNAME({0x1f0c9a1, 0x3}, {0xc000a2c9c0?, 0x0?})
-";
+    /// Go 1.20 and older (the field report).
+    const GO_120_TRACE: &str = include_str!("../../tests/data/crash-go1.20.log");
 
     /// Go 1.21 and newer.
-    pub const GO_121_TRACE: &str = "\
-SIGSEGV: segmentation violation
-PC=0x0 m=5 sigcode=1 addr=0x0
-signal arrived during cgo execution
-
-goroutine 41 gp=0xc000602e00 m=5 mp=0xc000100808 [syscall]:
-runtime.cgocall(0x1a2b3c0, 0xc00066f6b8)
-net._C2func_getaddrinfo(0xc0007a2150, 0x0, 0xc0005c4300, 0xc000462238)
-net._C_getaddrinfo.func1(0xc0007a2150, 0x0, 0xc0005c4300, 0xc000462238)
-net.cgoLookupHostIP({0x1d8e3a1, 0x3}, {0xc0007a2140, 0xd})
-";
+    const GO_121_TRACE: &str = include_str!("../../tests/data/crash-go1.21.log");
 
     #[test]
     fn both_go_forms_of_the_crash_match() {

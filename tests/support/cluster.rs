@@ -28,34 +28,12 @@ use super::fake_apiserver::FakeApiServer;
 
 pub const LOGGIE: &str = "loggieio/loggie:v1.5.0";
 
-/// The log of the Go 1.20 crash (the field report).
-pub const GO_120_TRACE: &str = "\
-2024-05-01T10:00:00Z INF pipeline started
-fatal error: unexpected signal during runtime execution
-[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x0]
-
-runtime stack:
-runtime.throw({0x1f3a5c2?, 0x0?})
-goroutine 58 [syscall]:
-runtime.cgocall(0x17b5a40, 0xc000a1e5a8)
-net._C2func_getaddrinfo(0xc000b2c0f0, 0x0, 0xc000a0c1e0, 0xc0004a6050)
-\t_cgo_gotypes.go:94 +0x56 fp=0xc000a1e5a8
-net.cgoLookupIPCNAME.func1({0xc000b2c0f0, 0x1e?, 0x8?}, 0x1e?, 0xc00058a180?)
-net.cgoLookupIPCNAME({0x1f0c9a1, 0x3}, {0xc000a2c9c0?, 0x0?})
-";
+/// The log of the Go 1.20 crash (the field report), with a line the agent printed
+/// before it.
+pub const GO_120_TRACE: &str = include_str!("../data/crash-go1.20.log");
 
 /// The same crash printed by Go 1.21 and newer.
-pub const GO_121_TRACE: &str = "\
-SIGSEGV: segmentation violation
-PC=0x0 m=5 sigcode=1 addr=0x0
-signal arrived during cgo execution
-
-goroutine 41 gp=0xc000602e00 m=5 mp=0xc000100808 [syscall]:
-runtime.cgocall(0x1a2b3c0, 0xc00066f6b8)
-net._C2func_getaddrinfo(0xc0007a2150, 0x0, 0xc0005c4300, 0xc000462238)
-net._C_getaddrinfo.func1(0xc0007a2150, 0x0, 0xc0005c4300, 0xc000462238)
-net.cgoLookupHostIP({0x1d8e3a1, 0x3}, {0xc0007a2140, 0xd})
-";
+pub const GO_121_TRACE: &str = include_str!("../data/crash-go1.21.log");
 
 /// The engine with the default policy (what the chart's webhook runs).
 pub fn engine() -> Engine {

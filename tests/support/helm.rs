@@ -1,5 +1,6 @@
-//! Finding the real Helm binaries the test command installs
-//! (`scripts/install-helm.sh`): shared by the chart and post-renderer tests.
+//! The real Helm binaries the test command installs (`scripts/install-helm.sh`):
+//! finding them, and running them confined to a throwaway home. Shared by the
+//! chart and post-renderer tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,4 +46,40 @@ pub fn find_helm(major: u8) -> Option<PathBuf> {
     );
     eprintln!("using helm{major} {version} at {}", path.display());
     Some(path)
+}
+
+/// A command for `helm` confined to `home`: config, data, cache and plugins all
+/// live there, and variables that would change what Helm or the post-renderer
+/// plugin does are cleared, so only what the test sets counts.
+pub fn confined(helm: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(helm);
+    cmd.env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        // Must be $HELM_DATA_HOME/plugins: Helm 4.1's local-directory
+        // installer writes there even when HELM_PLUGINS points elsewhere,
+        // while lookups follow HELM_PLUGINS (helm/helm#32646).
+        .env("HELM_PLUGINS", home.join("data").join("plugins"))
+        .env(
+            "HELM_REPOSITORY_CONFIG",
+            home.join("config").join("repositories.yaml"),
+        )
+        .env(
+            "HELM_REPOSITORY_CACHE",
+            home.join("cache").join("repository"),
+        )
+        .env(
+            "HELM_REGISTRY_CONFIG",
+            home.join("config").join("registry.json"),
+        )
+        // `helm template` never needs a cluster; point kubeconfig at nothing
+        // so a developer's real context cannot be touched.
+        .env("KUBECONFIG", home.join("no-kubeconfig"))
+        .env_remove("HELM_DEBUG")
+        .env_remove("HELM_NAMESPACE")
+        .env_remove("HELM_KUBECONTEXT")
+        .env_remove("NETDNS_GUARD_BIN")
+        .env_remove("NETDNS_GUARD_STDERR")
+        .stdin(Stdio::null());
+    cmd
 }

@@ -18,9 +18,12 @@ use netdns_guard::serve::{self, Limits, ServeConfig, Server};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
+use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+use crate::support::scratch::scratch_dir;
 
 /// The name kube-apiserver verifies for a Service `netdns-guard` in namespace
 /// `netdns-guard`.
@@ -30,32 +33,6 @@ pub fn service() -> ServiceName {
     ServiceName {
         service: "netdns-guard".into(),
         namespace: "netdns-guard".into(),
-    }
-}
-
-/// A scratch directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "netdns-guard-test-{tag}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -102,7 +79,7 @@ pub fn config(dir: &Path, policy: Option<PathBuf>, client_ca: Option<PathBuf>) -
 }
 
 pub async fn start_with(tag: &str, policy: Option<&str>) -> Running {
-    let dir = TempDir::new(tag);
+    let dir = scratch_dir(tag);
     let bundle = certs::generate(&service(), 7).unwrap();
     certs::write_bundle(&bundle, dir.path()).unwrap();
     let policy_path = policy.map(|text| {

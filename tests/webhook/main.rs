@@ -1,6 +1,12 @@
 //! `netdns-guard serve` against real TLS on loopback and real HTTP clients: the
 //! kube-apiserver contract (ARCHITECTURE.md, "The kube-apiserver contract"), the webhook server ("The webhook server"), and bad input.
 
+// tests/support, shared by the test crates: each names the files it uses.
+#[path = "../support"]
+mod support {
+    pub mod scratch;
+}
+
 mod harness;
 mod process;
 mod resilience;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
+use crate::support::scratch::scratch_dir;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -20,7 +21,7 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_signed_server_answers_logs_json_and_drains_on_sigterm() {
-    let dir = TempDir::new("process");
+    let dir = scratch_dir("process");
     let (port, metrics_port) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_netdns-guard"))
         .args(["serve", "--self-signed", "--log-format", "json"])

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 use crate::harness::*;
+use crate::support::scratch::scratch_dir;
 
 const V1: &str = "admission.k8s.io/v1";
 
@@ -205,7 +206,7 @@ async fn a_tls_1_1_client_is_refused_with_a_fatal_alert() {
 
 #[tokio::test]
 async fn client_ca_mode_refuses_clients_without_a_certificate() {
-    let dir = TempDir::new("client-ca");
+    let dir = scratch_dir("client-ca");
     let bundle = certs::generate(&service(), 7).unwrap();
     certs::write_bundle(&bundle, dir.path()).unwrap();
     // The apiserver's client identity, from its own CA.

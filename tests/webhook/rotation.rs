@@ -14,6 +14,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::harness::*;
+use crate::support::scratch::scratch_dir;
 
 const ROTATIONS: usize = 10;
 
@@ -54,7 +55,7 @@ async fn rotation_under_load(symlink_swap: bool) {
         .collect();
     let cas: Vec<&str> = bundles.iter().map(|b| b.ca_cert_pem.as_str()).collect();
     let tls = client_tls(&cas, &[b"http/1.1"], None);
-    let dir = TempDir::new(if symlink_swap {
+    let dir = scratch_dir(if symlink_swap {
         "rotate-swap"
     } else {
         "rotate-rename"

@@ -89,7 +89,8 @@ function joinContinuations(text) {
     } else if (/^\s*##/.test(line) && !TAG_ANY.test(line)) {
       errors.push(
         `values.yaml line ${i + 1}: a \`##\` line that is neither a tag nor the ` +
-          `continuation of a @param/@extra line (use a single \`#\` for other comments): ${line.trim()}`,
+          'continuation of a @param/@extra line (use a single `#` for other comments): ' +
+          line.trim(),
       );
     }
   });
@@ -168,17 +169,26 @@ function renderReadme(tool, workDir, valuesPath, readmeText) {
   );
   if (run.status !== 0) {
     const output = `${run.stdout || ''}${run.stderr || ''}`;
-    const reported = output.split('\n').filter((l) => l.startsWith('ERROR: ') && !l.includes('Wrong metadata'));
-    const lines = reported.length > 0 ? reported.map((l) => `values.yaml: ${l.slice(7)}`) : [output.trim()];
+    // Its findings are the `ERROR: ` lines before the final `ERROR: Wrong metadata!`.
+    const reported = output
+      .split('\n')
+      .filter((line) => line.startsWith('ERROR: ') && !line.includes('Wrong metadata'))
+      .map((line) => `values.yaml: ${line.slice('ERROR: '.length)}`);
+    const lines = reported.length > 0 ? reported : [output.trim()];
     throw new DocsError(`readme-generator refused values.yaml:\n  ${lines.join('\n  ')}`);
   }
   return fs.readFileSync(readmeCopy, 'utf8');
 }
 
-/** The table rows of a README by value name, `| \`name\` | ... |`. */
+/** The Parameters section's table rows by value name, `| \`name\` | ... |`. */
 function readmeRows(text) {
   const rows = new Map();
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  const start = lines.findIndex((line) => /^## Parameters\s*$/.test(line));
+  const length = lines.slice(start + 1).findIndex((line) => /^## /.test(line));
+  const end = length < 0 ? lines.length : start + 1 + length;
+  const section = start < 0 ? [] : lines.slice(start + 1, end);
+  for (const line of section) {
     const match = line.match(/^\|\s*`([^`]+)`\s*\|/);
     if (match) rows.set(match[1], line.replace(/\s+/g, ' ').trim());
   }
@@ -191,14 +201,21 @@ function readmeDrift(actual, expected) {
   const want = readmeRows(expected);
   const drift = [];
   for (const [name, row] of want) {
-    if (!have.has(name)) drift.push(`README.md: no row for ${name}`);
-    else if (have.get(name) !== row) drift.push(`README.md: the row of ${name} differs from values.yaml`);
+    if (!have.has(name)) {
+      drift.push(`README.md: no row for ${name}`);
+    } else if (have.get(name) !== row) {
+      drift.push(`README.md: the row of ${name} differs from values.yaml`);
+    }
   }
   for (const name of have.keys()) {
-    if (!want.has(name)) drift.push(`README.md: a row for ${name}, which values.yaml does not document`);
+    if (!want.has(name)) {
+      drift.push(`README.md: a row for ${name}, which values.yaml does not document`);
+    }
   }
   if (drift.length === 0) {
-    drift.push('README.md: the Parameters section differs from values.yaml (sections, order or layout)');
+    drift.push(
+      'README.md: the Parameters section differs from values.yaml (sections, order or layout)',
+    );
   }
   return drift;
 }
@@ -288,10 +305,11 @@ function syncSchema(schemaText, params) {
     if (node.description !== want) {
       drift.push(
         want === undefined
-          ? `values.schema.json: ${dotted} has a description but values.yaml has no @extra ${dotted}`
+          ? `values.schema.json: ${dotted} has a description, ` +
+              `but values.yaml has no @extra ${dotted}`
           : `values.schema.json: the description of ${dotted} differs from values.yaml\n` +
               `    values.yaml: ${JSON.stringify(want)}\n` +
-              `    schema:      ${JSON.stringify(node.description === undefined ? null : node.description)}`,
+              `    schema:      ${JSON.stringify(node.description ?? null)}`,
       );
     }
     const replaced = withDescription(node, want);
@@ -350,23 +368,38 @@ function run(args) {
   try {
     const joinedPath = path.join(workDir, 'values.yaml');
     fs.writeFileSync(joinedPath, joined.text);
+    // Every problem a rewrite cannot fix, all reported at once.
     const { params, errors } = readParams(tool, joinedPath);
     errors.push(...checkParamsNameValues(tool, valuesText, params));
-    if (errors.length > 0) throw new DocsError(errors.join('\n'));
-
+    const headings = readmeText.split('\n').filter((line) => /^## Parameters\s*$/.test(line));
+    if (headings.length !== 1) {
+      errors.push('README.md: needs exactly one `## Parameters` heading, where the tables go');
+    }
     const readmeValuesPath = path.join(workDir, 'values-readme.yaml');
     fs.writeFileSync(readmeValuesPath, escapePipesInTags(joined.text));
-    const readme = renderReadme(tool, workDir, readmeValuesPath, readmeText);
+    let readme = readmeText;
+    if (headings.length === 1) {
+      try {
+        readme = renderReadme(tool, workDir, readmeValuesPath, readmeText);
+      } catch (err) {
+        if (!(err instanceof DocsError)) throw err;
+        errors.push(err.message);
+      }
+    }
     const schema = syncSchema(schemaText, params);
-    if (schema.mismatches.length > 0) throw new DocsError(schema.mismatches.join('\n'));
+    errors.push(...schema.mismatches);
+    if (errors.length > 0) throw new DocsError(errors.join('\n'));
 
     const readmeChanged = readme !== readmeText;
     const schemaChanged = schema.text !== schemaText;
     if (!args.check) {
       if (readmeChanged) fs.writeFileSync(files.readme, readme);
       if (schemaChanged) fs.writeFileSync(files.schema, schema.text);
-      const changed = [readmeChanged && 'README.md', schemaChanged && 'values.schema.json'].filter(Boolean);
-      console.log(`chart-docs: ${changed.length > 0 ? `rewrote ${changed.join(' and ')}` : 'up to date'}`);
+      const changed = [];
+      if (readmeChanged) changed.push('README.md');
+      if (schemaChanged) changed.push('values.schema.json');
+      const done = changed.length > 0 ? `rewrote ${changed.join(' and ')}` : 'up to date';
+      console.log(`chart-docs: ${done}`);
       return 0;
     }
     if (!readmeChanged && !schemaChanged) {
@@ -377,9 +410,16 @@ function run(args) {
     if (readmeChanged) drift.push(...readmeDrift(readmeText, readme));
     if (schemaChanged) drift.push(...schema.drift);
     console.error(drift.map((line) => `chart-docs: ${line}`).join('\n'));
-    if (readmeChanged) console.error(unifiedDiff('README.md', readmeText, readme, workDir));
-    if (schemaChanged) console.error(unifiedDiff('values.schema.json', schemaText, schema.text, workDir));
-    console.error(`chart-docs: the chart's docs differ from values.yaml: ${FIX_HINT}`);
+    if (readmeChanged) {
+      console.error(unifiedDiff('README.md', readmeText, readme, workDir));
+    }
+    if (schemaChanged) {
+      console.error(unifiedDiff('values.schema.json', schemaText, schema.text, workDir));
+    }
+    console.error(
+      "chart-docs: the chart's docs differ from values.yaml, their one source: edit values.yaml " +
+        `(not README.md or the schema's descriptions), then ${FIX_HINT}`,
+    );
     return EXIT_DRIFT;
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
@@ -392,7 +432,10 @@ function main() {
   } catch (err) {
     if (err instanceof DocsError) {
       console.error(err.message.split('\n').map((line) => `chart-docs: ${line}`).join('\n'));
-      console.error('chart-docs: fix values.yaml or values.schema.json as said above, then run scripts/chart-docs.sh');
+      console.error(
+        'chart-docs: fix what is said above in values.yaml, values.schema.json or README.md, ' +
+          `then ${FIX_HINT}`,
+      );
       process.exitCode = EXIT_DRIFT;
     } else {
       console.error(`chart-docs: error: ${err.message}`);

@@ -63,7 +63,8 @@ if ! installed; then
     cp -- "$pins/package.json" "$pins/package-lock.json" "$work/"
     (cd "$work" && npm ci --silent --ignore-scripts --no-audit --no-fund >&2) \
         || die "npm ci of @bitnami/readme-generator-for-helm $version failed"
-    rm -rf -- "$install_dir"
+    # A concurrent run may have finished first: then its copy stays and ours goes.
+    installed || rm -rf -- "$install_dir"
     mv -T -- "$work" "$install_dir" 2>/dev/null || installed \
         || die "cannot move the generator into $install_dir"
 fi

@@ -14,6 +14,9 @@ eval "$(scripts/install-helm.sh)"
 export NETDNS_HELM3 NETDNS_HELM4
 export NETDNS_GUARD_REQUIRE_TOOLS=1
 
+step "chart docs: README tables and schema descriptions match values.yaml (npm registry)"
+scripts/chart-docs.sh --check
+
 step "security: checkov over the rendered chart (PyPI)"
 scripts/checkov.sh
 

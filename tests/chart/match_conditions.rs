@@ -182,7 +182,7 @@ fn chart_catalog_mirrors_the_built_in_at_risk_entries() {
         .collect();
     assert_eq!(
         chart, builtin,
-        "values.yaml webhook.matchConditions.catalog must list src/engine/catalog.yaml's at-risk entries"
+        "values.yaml webhook.matchConditions.catalog must list crates/engine/src/catalog.yaml's at-risk entries"
     );
 }
 

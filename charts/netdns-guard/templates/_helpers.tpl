@@ -208,7 +208,7 @@ every map access is guarded.
 {{/*
 The regular expression alternatives (joined with "|") one catalog image pattern
 contributes, each matching an image reference up to its tag, after a word saying
-whether they match the whole reference ("anchored") or its end ("tail"). As in the engine (src/engine/catalog.rs):
+whether they match the whole reference ("anchored") or its end ("tail"). As in the engine (crates/engine/src/catalog.rs):
   - a pattern whose first component is a registry host (has "." or ":", or is
     localhost) is anchored: that registry and the whole path. Docker Hub's names
     (docker.io, index.docker.io, registry-1.docker.io) are interchangeable and may be

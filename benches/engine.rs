@@ -2,7 +2,7 @@
 //! template (three containers, ~25 env vars, 9 volumes, no managedFields).
 //!
 //! ```text
-//! cargo bench --bench engine                 # all, about 30 s
+//! cargo bench --bench engine                 # all, about 40 s
 //! cargo bench --bench engine -- review       # a subset, by name
 //! ```
 //!
@@ -14,6 +14,10 @@
 //! - `pod_view_from_json` (`PodView::from_json`): decoding the borrowed pod view from raw JSON bytes (the
 //!   webhook's decode step, without the AdmissionReview envelope);
 //! - `webhook_path`: decode plus review, bytes to patch;
+//! - `admission/agent_pod` (`admission::review`): the whole AdmissionReview body
+//!   holding the agent pod, decoded in one pass, reviewed and answered as JSON
+//!   bytes (the webhook's work per request, without HTTP and TLS);
+//! - `admission/app_pod`: the same for the ordinary application pod;
 //! - `dry_run/one_document`: `dryrun::run` over a one-document YAML stream holding
 //!   the DaemonSet (parse, review, apply the patch, render YAML).
 //!
@@ -26,6 +30,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
+use netdns_guard::admission;
 use netdns_guard::dryrun::{self, OutputFormat, Source};
 use netdns_guard::engine::model::PodView;
 use netdns_guard::manifest::apply;
@@ -153,6 +158,36 @@ fn app_pod() -> Value {
     })
 }
 
+/// A Pod CREATE review as the apiserver sends it, with the DaemonSet
+/// controller's `userInfo` and a `managedFields` entry the decode must skip.
+fn admission_review(pod: &Value) -> Vec<u8> {
+    let mut object = pod.clone();
+    object["apiVersion"] = json!("v1");
+    object["kind"] = json!("Pod");
+    object["metadata"]["generateName"] = json!("datadog-");
+    object["metadata"]["managedFields"] = json!([{ "manager": "kube-controller-manager",
+        "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+        "fieldsV1": { "f:metadata": { "f:labels": {} }, "f:spec": { "f:containers": {} } } }]);
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+            "kind": { "group": "", "version": "v1", "kind": "Pod" },
+            "resource": { "group": "", "version": "v1", "resource": "pods" },
+            "namespace": "datadog",
+            "operation": "CREATE",
+            "userInfo": { "username": "system:serviceaccount:kube-system:daemon-set-controller",
+                          "groups": ["system:serviceaccounts", "system:authenticated"] },
+            "object": object,
+            "oldObject": null,
+            "dryRun": false,
+            "options": { "apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions" }
+        }
+    }))
+    .expect("the review serializes")
+}
+
 fn daemonset_yaml(template: &Value) -> String {
     let daemonset = json!({
         "apiVersion": "apps/v1",
@@ -238,13 +273,29 @@ fn benches(c: &mut Criterion) {
             engine.review(&view, Some("datadog")).patch.len()
         })
     });
+
+    let agent_review = admission_review(&pod);
+    let app_review = admission_review(&app_pod());
+    let answer = admission::review(&engine, &agent_review).expect("the agent review is a review");
+    assert_eq!(answer.decision.label(), "patched");
+    let answer = admission::review(&engine, &app_review).expect("the app review is a review");
+    assert_eq!(answer.decision.label(), "unchanged");
+    let mut group = c.benchmark_group("admission");
+    group.bench_function("agent_pod", |b| {
+        b.iter(|| admission::review(&engine, black_box(&agent_review)).map(|a| a.body.len()))
+    });
+    group.bench_function("app_pod", |b| {
+        b.iter(|| admission::review(&engine, black_box(&app_review)).map(|a| a.body.len()))
+    });
+    group.finish();
+
     c.bench_function("dry_run/one_document", |b| {
         b.iter(|| dryrun::run(&engine, black_box(&sources), OutputFormat::Yaml).unwrap())
     });
 }
 
 fn config() -> Criterion {
-    // Six benchmarks × (1 s warm-up + 3 s measurement) plus analysis: about 30 s.
+    // Eight benchmarks × (1 s warm-up + 3 s measurement) plus analysis: about 40 s.
     Criterion::default()
         .sample_size(60)
         .warm_up_time(Duration::from_secs(1))

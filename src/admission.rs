@@ -3,10 +3,14 @@
 //!
 //! Only what the decision needs is decoded: the request's identity and the pod's
 //! [`PodView`]. `managedFields`, `userInfo`, `oldObject` and the rest of the object
-//! are skipped by serde without being built. The answer is always `allowed: true`:
-//! netdns-guard never blocks a pod, whatever goes wrong.
+//! are skipped by serde without being built, and strings are borrowed from the body.
+//! The answer is an [`AdmissionResponse`], always `allowed: true` (netdns-guard never
+//! blocks a pod, whatever goes wrong), written out once as JSON. It is also the one
+//! place warnings are cut to the apiserver's length limit: the engine's report keeps
+//! their whole text for the command line.
 
 use std::borrow::Cow;
+use std::fmt::Display;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -18,6 +22,10 @@ use crate::engine::report::PodReport;
 
 /// The AdmissionReview versions the apiserver may send; the answer uses the same.
 const VERSIONS: &[&str] = &["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
+
+/// Every warning sent is shorter than this many characters: the apiserver drops
+/// longer ones (ARCHITECTURE.md, "The kube-apiserver contract").
+const WARNING_CHAR_LIMIT: usize = 120;
 
 /// A body that is not an AdmissionReview (answered with HTTP 400).
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +88,78 @@ struct GroupVersionKind<'a> {
     kind: Cow<'a, str>,
 }
 
+/// The answer to one review, built the way kube-core's `AdmissionResponse` is:
+/// [`allow`](Self::allow) the request, add a patch and warnings, then
+/// [`into_review`](Self::into_review) writes the AdmissionReview once. The uid is
+/// borrowed from the request body, so nothing is copied until the final write.
+struct AdmissionResponse<'r> {
+    api_version: &'static str,
+    uid: &'r str,
+    /// Base64 of the JSON Patch, as the apiserver wants it.
+    patch: Option<String>,
+    /// Prefixed and cut to [`WARNING_CHAR_LIMIT`].
+    warnings: Vec<String>,
+}
+
+impl<'r> AdmissionResponse<'r> {
+    /// Allows `request` unchanged, answering in the review's `api_version`.
+    fn allow<O>(api_version: &'static str, request: &'r RequestIn<'_, O>) -> Self {
+        AdmissionResponse {
+            api_version,
+            uid: &request.uid,
+            patch: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Adds a JSON Patch, given as its JSON text.
+    fn with_patch(mut self, patch_json: &[u8]) -> Self {
+        self.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch_json));
+        self
+    }
+
+    /// Adds warnings for whoever created the pod, each cut to [`WARNING_CHAR_LIMIT`]
+    /// and prefixed so that `kubectl` users know who said it.
+    fn warn<W: Display>(mut self, warnings: impl IntoIterator<Item = W>) -> Self {
+        self.warnings.extend(
+            warnings
+                .into_iter()
+                .map(|w| bounded(format!("netdns-guard: {w}"))),
+        );
+        self
+    }
+
+    /// The AdmissionReview JSON.
+    fn into_review(self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&ReviewOut {
+            api_version: self.api_version,
+            kind: "AdmissionReview",
+            response: ResponseOut {
+                uid: self.uid,
+                allowed: true,
+                patch_type: self.patch.is_some().then_some("JSONPatch"),
+                patch: self.patch.as_deref(),
+                warnings: &self.warnings,
+            },
+        })
+    }
+}
+
+/// Cuts `warning` to fewer than [`WARNING_CHAR_LIMIT`] characters, ending in `…`
+/// when cut.
+fn bounded(mut warning: String) -> String {
+    let mut chars = warning.char_indices();
+    // Where the last kept character ends, and whether the text reaches the limit.
+    let cut = chars.nth(WARNING_CHAR_LIMIT - 2).map(|(at, _)| at);
+    if let Some(cut) = cut
+        && chars.next().is_some()
+    {
+        warning.truncate(cut);
+        warning.push('…');
+    }
+    warning
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReviewOut<'a> {
@@ -96,7 +176,7 @@ struct ResponseOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
+    patch: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     warnings: &'a [String],
 }
@@ -170,120 +250,136 @@ fn respond<'a, O>(
         .ok_or_else(|| BadReview::WrongVersion(review.api_version.to_string()))?;
     let mut request = review.request.ok_or(BadReview::NoRequest)?;
     let pod = to_pod(request.object.take());
-    let (decision, patch, warnings, report, pod_name) = decide(engine, &request, pod);
-    let response = ReviewOut {
-        api_version,
-        kind: "AdmissionReview",
-        response: ResponseOut {
-            uid: &request.uid,
-            allowed: true,
-            patch_type: patch.is_some().then_some("JSONPatch"),
-            patch,
-            warnings: &warnings,
-        },
-    };
+    let decided = decide(
+        engine,
+        &request,
+        pod,
+        AdmissionResponse::allow(api_version, &request),
+    );
     Ok(Answer {
-        body: serde_json::to_vec(&response)?,
+        body: decided.response.into_review()?,
         uid: request.uid.to_string(),
         operation: request.operation.as_deref().unwrap_or_default().to_owned(),
         namespace: request.namespace.as_deref().unwrap_or_default().to_owned(),
-        pod: pod_name
+        pod: decided
+            .pod_name
             .or_else(|| request.name.as_deref().map(str::to_owned))
             .unwrap_or_default(),
         dry_run: request.dry_run.unwrap_or(false),
-        decision,
-        report,
+        decision: decided.decision,
+        report: decided.report,
     })
 }
 
-type Decided = (
-    Decision,
-    Option<String>,
-    Vec<String>,
-    Option<PodReport>,
-    Option<String>,
-);
+/// What one review came to: the answer for the apiserver, and what the logs need.
+struct Decided<'r> {
+    response: AdmissionResponse<'r>,
+    decision: Decision,
+    /// The engine's report, when the pod was reviewed.
+    report: Option<PodReport>,
+    /// The pod's name (or `generateName`), when the pod was reviewed.
+    pod_name: Option<String>,
+}
 
-fn decide<O>(
+impl<'r> Decided<'r> {
+    fn skipped(response: AdmissionResponse<'r>, why: &'static str) -> Self {
+        Decided {
+            response,
+            decision: Decision::Skipped { why },
+            report: None,
+            pod_name: None,
+        }
+    }
+
+    /// Fails open: allowed untouched, with a warning saying why.
+    fn failed(response: AdmissionResponse<'r>, error: String) -> Self {
+        Decided {
+            response: response.warn([format_args!("pod not checked: {error}")]),
+            decision: Decision::Failed { error },
+            report: None,
+            pod_name: None,
+        }
+    }
+}
+
+/// Skips what is not a pod CREATE, fails open on a pod that cannot be read, and
+/// reviews the rest.
+fn decide<'r, O>(
     engine: &Engine,
     request: &RequestIn<'_, O>,
     pod: Option<Result<PodView<'_>, String>>,
-) -> Decided {
-    let skipped = |why| (Decision::Skipped { why }, None, Vec::new(), None, None);
+    response: AdmissionResponse<'r>,
+) -> Decided<'r> {
+    if let Some(why) = skip_reason(request) {
+        return Decided::skipped(response, why);
+    }
+    match pod {
+        None => Decided::failed(response, "the request has no object".into()),
+        Some(Err(e)) => Decided::failed(response, format!("cannot read the pod: {e}")),
+        Some(Ok(pod)) => review_pod(engine, &pod, request.namespace.as_deref(), response),
+    }
+}
+
+/// Why a request is not one the webhook changes, if it is not.
+fn skip_reason<O>(request: &RequestIn<'_, O>) -> Option<&'static str> {
     let is_pod = request
         .kind
         .as_ref()
         .is_some_and(|k| k.group.is_empty() && k.kind == "Pod");
     if !is_pod {
-        return skipped("not a pod");
+        return Some("not a pod");
     }
     if request
         .sub_resource
         .as_deref()
         .is_some_and(|s| !s.is_empty())
     {
-        return skipped("subresource");
+        return Some("subresource");
     }
     if request.operation.as_deref() != Some("CREATE") {
-        return skipped("not a CREATE");
+        return Some("not a CREATE");
     }
-    let pod = match pod {
-        None => return fail("the request has no object".into()),
-        Some(Err(e)) => return fail(format!("cannot read the pod: {e}")),
-        Some(Ok(pod)) => pod,
-    };
+    None
+}
+
+/// The engine's review of a pod CREATE, as a patch and warnings on `response`.
+fn review_pod<'r>(
+    engine: &Engine,
+    pod: &PodView<'_>,
+    namespace: Option<&str>,
+    response: AdmissionResponse<'r>,
+) -> Decided<'r> {
     let pod_name = pod
         .metadata
         .as_ref()
         .and_then(|m| m.name.as_deref().or(m.generate_name.as_deref()))
         .map(str::to_owned);
-    let result = engine.review(&pod, request.namespace.as_deref());
-    let warnings = result
-        .report
-        .warnings
-        .iter()
-        .map(|w| format!("netdns-guard: {w}"))
-        .map(shorten)
-        .collect();
+    let result = engine.review(pod, namespace);
     if result.patch.is_empty() {
-        return (
-            Decision::Unchanged,
-            None,
-            warnings,
-            Some(result.report),
+        return Decided {
+            response: response.warn(&result.report.warnings),
+            decision: Decision::Unchanged,
+            report: Some(result.report),
             pod_name,
-        );
+        };
     }
-    let patch = match serde_json::to_vec(&result.patch) {
-        Ok(json) => base64::engine::general_purpose::STANDARD.encode(json),
-        Err(e) => return fail(format!("cannot encode the patch: {e}")),
+    let patch_json = match serde_json::to_vec(&result.patch) {
+        Ok(json) => json,
+        Err(e) => return Decided::failed(response, format!("cannot encode the patch: {e}")),
     };
     let containers = result
         .report
         .changed_containers()
         .map(str::to_owned)
         .collect();
-    (
-        Decision::Patched { containers },
-        Some(patch),
-        warnings,
-        Some(result.report),
+    Decided {
+        response: response
+            .with_patch(&patch_json)
+            .warn(&result.report.warnings),
+        decision: Decision::Patched { containers },
+        report: Some(result.report),
         pod_name,
-    )
-}
-
-fn fail(error: String) -> Decided {
-    let warning = shorten(format!("netdns-guard: pod not checked: {error}"));
-    (Decision::Failed { error }, None, vec![warning], None, None)
-}
-
-/// Keeps a warning under the apiserver's 120-character limit.
-fn shorten(mut warning: String) -> String {
-    if warning.chars().count() >= 120 {
-        warning = warning.chars().take(118).collect();
-        warning.push('…');
     }
-    warning
 }
 
 #[cfg(test)]
@@ -407,6 +503,39 @@ mod tests {
                 .count()
                 < 120
         );
+    }
+
+    /// Moved from the engine's tests with the bound itself: the same pod, whose
+    /// warnings name a 63-character container, and the same assertion on what the
+    /// apiserver receives.
+    #[test]
+    fn warnings_stay_under_120_characters() {
+        let long = "x".repeat(63);
+        let mut request = pod_request("CREATE", "loggieio/loggie");
+        request["object"]["spec"] = json!({ "containers": [{ "name": long, "image": "loggieio/loggie",
+            "env": [{ "name": "GODEBUG", "value": "netdns=cgo" }, { "name": "GODEBUG", "value": "netdns=cgo" }] }] });
+        let (a, json) = answer(&review_of("admission.k8s.io/v1", request));
+        let warnings = json["response"]["warnings"].as_array().unwrap();
+        assert!(!warnings.is_empty());
+        for w in warnings {
+            let w = w.as_str().unwrap();
+            assert!(w.chars().count() < 120, "{} chars: {w}", w.chars().count());
+        }
+        // The cut happened here: the engine's report has the whole text.
+        assert!(warnings.iter().any(|w| w.as_str().unwrap().ends_with('…')));
+        let report = a.report.unwrap();
+        assert!(report.warnings.iter().any(|w| w.chars().count() >= 120));
+    }
+
+    #[test]
+    fn a_warning_is_cut_only_from_120_characters_on_a_character_boundary() {
+        let ascii = "w".repeat(119);
+        assert_eq!(bounded(ascii.clone()), ascii);
+        let cut = bounded("w".repeat(120));
+        assert_eq!(cut.chars().count(), 119);
+        assert_eq!(cut, format!("{}…", "w".repeat(118)));
+        let wide = "≤".repeat(200);
+        assert_eq!(bounded(wide), format!("{}…", "≤".repeat(118)));
     }
 
     #[test]

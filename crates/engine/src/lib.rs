@@ -33,9 +33,6 @@ use policy::Policy;
 /// The annotation recording what netdns-guard changed.
 pub const STATUS_ANNOTATION: &str = "netdns-guard.io/status";
 
-/// Warnings longer than this are cut: the apiserver drops longer ones.
-pub const MAX_WARNING_LEN: usize = 119;
-
 /// A policy that cannot be turned into an engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -156,9 +153,6 @@ impl Engine {
             if !strategy.edits_env() {
                 warnings.push("resolver-config cannot fix .local names (Go ≤1.22) or named ports; use strategy both".into());
             }
-        }
-        for w in &mut warnings {
-            truncate_warning(w);
         }
 
         let mut status = None;
@@ -383,18 +377,6 @@ fn status_text(policy: &Policy, reports: &[ContainerReport], dns_changes: &[Chan
         text.push_str("; dnsConfig options fixed");
     }
     text
-}
-
-/// Cuts a warning to [`MAX_WARNING_LEN`] bytes on a character boundary.
-fn truncate_warning(warning: &mut String) {
-    if warning.len() > MAX_WARNING_LEN {
-        let mut end = MAX_WARNING_LEN - 3;
-        while !warning.is_char_boundary(end) {
-            end -= 1;
-        }
-        warning.truncate(end);
-        warning.push('…');
-    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ pub struct PodReport {
     pub dns: Vec<Finding>,
     /// Pod-wide changes (dnsConfig options, the nsswitch volume).
     pub dns_changes: Vec<Change>,
-    /// Warnings for the user, each under 120 characters.
+    /// Warnings for the user, whole: the webhook cuts them to the apiserver's
+    /// length limit when it sends them.
     pub warnings: Vec<String>,
     /// The `netdns-guard.io/status` annotation written, when anything changed.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,11 +13,12 @@ use std::borrow::Cow;
 use std::fmt::Display;
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::engine::Engine;
-use crate::engine::model::{PodView, borrow};
+use crate::engine::model::PodView;
+use crate::engine::model::shape::Obj;
 use crate::engine::report::PodReport;
 
 /// The AdmissionReview versions the apiserver may send; the answer uses the same.
@@ -42,8 +43,8 @@ pub enum BadReview {
     NoRequest,
 }
 
-/// An AdmissionReview whose object is read as `O`: the pod view itself (one pass)
-/// or raw JSON (kept for a second, separate attempt).
+/// An AdmissionReview whose object is read as `O`: the pod view itself (one pass),
+/// or skipped (the second pass, when the pod could not be read).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReviewIn<'a, O> {
@@ -58,17 +59,19 @@ struct ReviewIn<'a, O> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RequestIn<'a, O> {
-    #[serde(borrow)]
+    /// The apiserver always sets it; a review without one (test data, a broken
+    /// client) is still answered, with the uid as given: empty.
+    #[serde(borrow, default, deserialize_with = "text")]
     uid: Cow<'a, str>,
     #[serde(borrow, default)]
     kind: Option<GroupVersionKind<'a>>,
-    #[serde(borrow, default, deserialize_with = "borrow::opt")]
+    #[serde(borrow, default, deserialize_with = "opt_text")]
     sub_resource: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow::opt")]
+    #[serde(borrow, default, deserialize_with = "opt_text")]
     operation: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow::opt")]
+    #[serde(borrow, default, deserialize_with = "opt_text")]
     namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow::opt")]
+    #[serde(borrow, default, deserialize_with = "opt_text")]
     name: Option<Cow<'a, str>>,
     #[serde(default)]
     dry_run: Option<bool>,
@@ -82,10 +85,53 @@ fn none<O>() -> Option<O> {
 
 #[derive(Deserialize)]
 struct GroupVersionKind<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "text")]
     group: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "text")]
     kind: Cow<'a, str>,
+}
+
+/// A request string read even when it is not valid UTF-8 (then lossily, with
+/// U+FFFD): the apiserver never sends such bytes, but a review that has them is
+/// still an AdmissionReview, and is answered rather than refused. Borrowed from
+/// the body when it is valid and unescaped, as everywhere on this path.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(match std::str::from_utf8(v) {
+                    Ok(text) => Cow::Borrowed(text),
+                    Err(_) => Cow::Owned(String::from_utf8_lossy(v).into_owned()),
+                })
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(String::from_utf8_lossy(v).into_owned()))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+        }
+        // serde_json hands a string's bytes to `deserialize_bytes` unvalidated.
+        d.deserialize_bytes(V).map(Text)
+    }
+}
+
+fn text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Cow<'a, str>, D::Error> {
+    Text::deserialize(d).map(|t| t.0)
+}
+
+fn opt_text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Option::<Text>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
 /// The answer to one review, built the way kube-core's `AdmissionResponse` is:
@@ -224,15 +270,15 @@ pub struct Answer {
 /// Reviews one AdmissionReview body.
 pub fn review(engine: &Engine, body: &[u8]) -> Result<Answer, BadReview> {
     // One pass over the body, the pod decoded in place: the common case.
-    if let Ok(review) = serde_json::from_slice::<ReviewIn<'_, PodView<'_>>>(body) {
-        return respond(engine, review, |object| object.map(Ok));
-    }
-    // Something did not decode. Read again with the object kept raw, so that a
-    // malformed review gets a 400 while a malformed pod is allowed unchecked.
-    let review: ReviewIn<'_, &RawValue> = serde_json::from_slice(body)?;
-    respond(engine, review, |object| {
-        object.map(|raw| PodView::from_json(raw.get().as_bytes()).map_err(|e| e.to_string()))
-    })
+    let pod_error = match serde_json::from_slice::<ReviewIn<'_, Obj<PodView<'_>>>>(body) {
+        Ok(review) => return respond(engine, review, |object| object.map(|pod| Ok(pod.0))),
+        Err(e) => e.to_string(),
+    };
+    // Something did not decode. Read again skipping the object: a body that is not
+    // an AdmissionReview gets a 400, while a review whose pod cannot be read (a
+    // wrong shape, bytes that are not UTF-8) is allowed unchecked, with a warning.
+    let review: ReviewIn<'_, IgnoredAny> = serde_json::from_slice(body)?;
+    respond(engine, review, |object| object.map(|_| Err(pod_error)))
 }
 
 /// Answers a decoded review; `to_pod` turns its object into a pod view.

@@ -67,6 +67,56 @@ pub mod borrow {
     }
 }
 
+/// Objects read only from JSON objects. serde's derived structs also accept an array
+/// and read its items by position, so `"containers": [["agent", "img"]]` would be
+/// read as a container named `agent` and answered with a patch whose paths do not
+/// exist in the real (array-shaped) object. The apiserver would then refuse the
+/// patch and fail the request: a webhook must never be the cause of that. Every
+/// struct-typed field of the views goes through these, so such a pod is an error
+/// (and the webhook fails open) instead.
+pub mod shape {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+
+    /// `T`, read from an object only.
+    pub struct Obj<T>(pub T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+                type Value = T;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                    T::deserialize(MapAccessDeserializer::new(map))
+                }
+            }
+            d.deserialize_map(V(PhantomData)).map(Obj)
+        }
+    }
+
+    /// An optional object field.
+    pub fn opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<Obj<T>>::deserialize(d).map(|o| o.map(|obj| obj.0))
+    }
+
+    /// An optional list of objects.
+    pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<T>>, D::Error> {
+        // `Obj<T>` has `T`'s layout, so this collect reuses the vector in place.
+        Option::<Vec<Obj<T>>>::deserialize(d)
+            .map(|o| o.map(|items| items.into_iter().map(|obj| obj.0).collect()))
+    }
+}
+
 /// A string borrowed from the input where possible.
 pub type Str<'a> = Cow<'a, str>;
 
@@ -77,9 +127,9 @@ pub type StrMap<'a> = BTreeMap<Str<'a>, Str<'a>>;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::opt")]
     pub metadata: Option<MetaView<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::opt")]
     pub spec: Option<PodSpecView<'a>>,
 }
 
@@ -103,24 +153,24 @@ pub struct MetaView<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpecView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::list")]
     pub containers: Option<Vec<ContainerView<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::list")]
     pub init_containers: Option<Vec<ContainerView<'a>>>,
     #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub dns_policy: Option<Str<'a>>,
     #[serde(default)]
     pub host_network: Option<bool>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::opt")]
     pub dns_config: Option<DnsConfigView<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::list")]
     pub volumes: Option<Vec<NamedView<'a>>>,
 }
 
 /// `spec.dnsConfig`: only its options change what Go does.
 #[derive(Debug, Default, Deserialize)]
 pub struct DnsConfigView<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::list")]
     pub options: Option<Vec<DnsOptionView<'a>>>,
 }
 
@@ -141,12 +191,12 @@ pub struct ContainerView<'a> {
     pub name: Str<'a>,
     #[serde(borrow, default, deserialize_with = "borrow::opt")]
     pub image: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::list")]
     pub env: Option<Vec<EnvVarView<'a>>>,
     /// Only the count matters: what `envFrom` brings in cannot be seen.
     #[serde(default)]
     pub env_from: Option<Vec<IgnoredAny>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "shape::list")]
     pub volume_mounts: Option<Vec<MountView<'a>>>,
 }
 
@@ -197,6 +247,6 @@ impl<'a> PodView<'a> {
     /// borrowing strings from `bytes` wherever JSON escapes allow it.
     pub fn from_json(bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        PodView::deserialize(&mut de)
+        shape::Obj::<PodView>::deserialize(&mut de).map(|pod| pod.0)
     }
 }

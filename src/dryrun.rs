@@ -18,7 +18,7 @@ use crate::manifest::stream::{self, Document, Origin, ParseError};
 use crate::manifest::{self, ObjectReview, ShapeError};
 
 /// Output formats of `-o`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OutputFormat {
     /// The manifests, changed where needed (unchanged documents byte for byte).
     #[default]

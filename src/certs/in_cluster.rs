@@ -30,6 +30,10 @@ use super::{CertError, KeyedCert, ServiceName, issue_serving, new_ca};
 /// Annotation on the serving Secret: when its certificate was issued (Unix time).
 pub const ISSUED_AT_ANNOTATION: &str = "netdns-guard.io/issued-at";
 
+/// Renew the serving certificate when fewer days than this are left, unless told
+/// otherwise (`certs --renew-before-days`).
+pub const DEFAULT_RENEW_BEFORE_DAYS: u32 = 30;
+
 /// What the in-cluster run keeps.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -59,8 +63,8 @@ impl Settings {
             ca_secret,
             tls_secret,
             webhook_configuration: None,
-            days: 365,
-            renew_before_days: 30,
+            days: super::DEFAULT_SERVING_DAYS,
+            renew_before_days: DEFAULT_RENEW_BEFORE_DAYS,
             ca_days: 3650,
             ca_renew_before_days: 90,
             overlap: Duration::hours(1),

@@ -57,6 +57,9 @@ impl std::fmt::Debug for Bundle {
     }
 }
 
+/// Days a serving certificate is valid unless told otherwise (`certs --days`).
+pub const DEFAULT_SERVING_DAYS: u32 = 365;
+
 /// Certificate generation or file errors.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {

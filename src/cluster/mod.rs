@@ -29,7 +29,6 @@ pub mod table;
 pub mod webhook;
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,69 +117,6 @@ pub fn pod_name(pod: &Pod) -> String {
     )
 }
 
-/// A duration written like Go's `time.ParseDuration` and kubectl's `--timeout`:
-/// `90s`, `5m`, `1h30m`, `500ms`; a bare number is seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CliDuration(pub Duration);
-
-impl FromStr for CliDuration {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        if let Ok(seconds) = text.parse::<u64>() {
-            return Ok(CliDuration(Duration::from_secs(seconds)));
-        }
-        let bad = || format!("{text:?} is not a duration (examples: 90s, 5m, 1h30m)");
-        let mut total = Duration::ZERO;
-        let mut rest = text;
-        if rest.is_empty() {
-            return Err(bad());
-        }
-        while !rest.is_empty() {
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit() && c != '.')
-                .ok_or_else(bad)?;
-            let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
-            let unit_len = rest[digits..]
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len() - digits);
-            let unit = &rest[digits..digits + unit_len];
-            let seconds = match unit {
-                "ms" => number / 1000.0,
-                "s" => number,
-                "m" => number * 60.0,
-                "h" => number * 3600.0,
-                _ => return Err(bad()),
-            };
-            total += Duration::from_secs_f64(seconds);
-            rest = &rest[digits + unit_len..];
-        }
-        Ok(CliDuration(total))
-    }
-}
-
-impl fmt::Display for CliDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        human_duration(self.0, f)
-    }
-}
-
-/// Writes a duration the way kubectl does: `45s`, `3m20s`, `1h5m`.
-fn human_duration(d: Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return write!(f, "{}ms", d.as_millis());
-    }
-    match (secs / 3600, secs % 3600 / 60, secs % 60) {
-        (0, 0, s) => write!(f, "{s}s"),
-        (0, m, 0) => write!(f, "{m}m"),
-        (0, m, s) => write!(f, "{m}m{s}s"),
-        (h, 0, _) => write!(f, "{h}h"),
-        (h, m, _) => write!(f, "{h}h{m}m"),
-    }
-}
-
 /// `1 pod`, `2 pods`: a count with its noun.
 pub fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -190,28 +126,25 @@ pub fn plural(n: usize, noun: &str) -> String {
     }
 }
 
-/// A duration shown as kubectl does.
+/// A duration shown as kubectl does: `45s`, `3m20s`, `1h5m` (under a second, in
+/// milliseconds).
 pub fn show_duration(d: Duration) -> String {
-    CliDuration(d).to_string()
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, _) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_like_kubectl_timeouts() {
-        let d = |s: &str| s.parse::<CliDuration>().map(|d| d.0);
-        assert_eq!(d("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(d("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(d("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(d("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(d("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(d("").is_err());
-        assert!(d("5 minutes").is_err());
-        assert!(d("m").is_err());
-    }
 
     #[test]
     fn durations_show_like_kubectl() {

@@ -22,6 +22,9 @@ use crate::engine::{Engine, Review};
 /// The report's `apiVersion`, so tools can tell versions apart.
 pub const API_VERSION: &str = "netdns-guard.io/v1alpha1";
 
+/// Pods per list request unless told otherwise (kubectl's `--chunk-size` default).
+pub const DEFAULT_CHUNK_SIZE: u32 = 500;
+
 /// What to scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanOptions {
@@ -35,10 +38,11 @@ pub struct ScanOptions {
 }
 
 impl ScanOptions {
+    /// The defaults (the command line's too) for `scope`.
     pub fn new(scope: Scope) -> Self {
         ScanOptions {
             scope,
-            chunk_size: Some(500),
+            chunk_size: Some(DEFAULT_CHUNK_SIZE),
             logs: false,
             show_others: false,
         }

@@ -154,6 +154,12 @@ fn is_docker_hub(registry: &str) -> bool {
     )
 }
 
+/// Checks one image pattern as the catalog will compile it, so a policy can name
+/// the bad one (with its key and line) before an engine is built.
+pub fn check_pattern(text: &str) -> Result<(), String> {
+    Pattern::parse(text).map(drop)
+}
+
 /// A compiled image pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pattern {

@@ -58,7 +58,7 @@ pub struct Policy {
     #[serde(default)]
     pub containers: ContainerScope,
     /// Rewrite an explicit `netdns=cgo` instead of keeping it with a warning.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yaml_bool")]
     pub override_cgo: bool,
     /// Settings of the `resolver-config` strategy.
     #[serde(default)]
@@ -72,6 +72,23 @@ pub struct Policy {
     /// Namespaces whose pods are never changed (a pod's own opt-in annotation still wins).
     #[serde(default)]
     pub skip_namespaces: Vec<String>,
+}
+
+/// A boolean written as a boolean: `true`/`false` (and YAML 1.1's `yes`/`on`… as
+/// kubectl reads them), never a quoted string. Kubernetes' own decoding of YAML into
+/// typed fields refuses `"true"`; so does this, rather than guess what was meant.
+fn yaml_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct Strict;
+    impl serde::de::Visitor<'_> for Strict {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a boolean (true or false, unquoted)")
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_any(Strict)
 }
 
 /// How a target container is protected (ARCHITECTURE.md, "The GODEBUG merge", "The resolver-config strategy").
@@ -248,9 +265,14 @@ pub enum PolicyError {
     /// Not YAML, an unknown key, or a value of the wrong type.
     #[error("{0}")]
     Syntax(String),
-    /// Well-formed but meaningless.
-    #[error("{key}: {message}")]
-    Invalid { key: String, message: String },
+    /// Well-formed but meaningless. `line` is where the key's value starts, when the
+    /// text it came from is known.
+    #[error("{key}: {message}{}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
+    Invalid {
+        key: String,
+        message: String,
+        line: Option<u64>,
+    },
 }
 
 impl Policy {
@@ -270,7 +292,14 @@ impl Policy {
             })
         })?;
         let policy = policy.unwrap_or_default();
-        policy.validate()?;
+        policy.validate().map_err(|e| match e {
+            PolicyError::Invalid { key, message, .. } => PolicyError::Invalid {
+                line: spans::line_of(text, &key),
+                key,
+                message,
+            },
+            other => other,
+        })?;
         Ok(policy)
     }
 
@@ -281,6 +310,7 @@ impl Policy {
         let invalid = |key: &str, message: String| PolicyError::Invalid {
             key: key.to_owned(),
             message,
+            line: None,
         };
         if let Some(v) = self.api_version.as_deref().filter(|v| *v != API_VERSION) {
             return Err(invalid(
@@ -337,6 +367,10 @@ impl Policy {
                     "an entry needs an id and at least one image pattern".into(),
                 ));
             }
+            for (j, image) in entry.images.iter().enumerate() {
+                crate::catalog::check_pattern(image)
+                    .map_err(|why| invalid(&format!("catalog.add[{i}].images[{j}]"), why))?;
+            }
             if self.catalog.add[..i].iter().any(|e| e.id == entry.id) {
                 return Err(invalid(
                     &format!("catalog.add[{i}].id"),
@@ -345,6 +379,101 @@ impl Policy {
             }
         }
         Ok(())
+    }
+}
+
+/// Where the values that [`Policy::validate`] checks were written, to give its errors
+/// a line. Read only when validation fails: a second, lenient pass over the text that
+/// keeps the position of each list item and ignores everything else.
+mod spans {
+    use serde::Deserialize;
+    use serde::de::IgnoredAny;
+    use serde_saphyr::Spanned;
+
+    type At = Spanned<IgnoredAny>;
+
+    #[derive(Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Doc {
+        api_version: Option<At>,
+        kind: Option<At>,
+        catalog: Catalog,
+        selectors: Vec<Spanned<Selector>>,
+        skip_namespaces: Vec<At>,
+    }
+
+    #[derive(Default, Deserialize)]
+    #[serde(default)]
+    struct Catalog {
+        add: Vec<Spanned<Entry>>,
+        remove: Vec<At>,
+    }
+
+    #[derive(Default, Deserialize)]
+    #[serde(default)]
+    struct Entry {
+        id: Option<At>,
+        images: Vec<At>,
+    }
+
+    #[derive(Default, Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Selector {
+        match_expressions: Vec<Spanned<Expression>>,
+    }
+
+    #[derive(Default, Deserialize)]
+    #[serde(default)]
+    struct Expression {
+        values: Option<At>,
+    }
+
+    /// The line where the value named by a validation key (`catalog.add[0].images[1]`,
+    /// `selectors[2].matchExpressions[0].values`, …) starts, if it can be found.
+    pub(super) fn line_of(text: &str, key: &str) -> Option<u64> {
+        let doc: Doc = serde_saphyr::from_str(text).ok()?;
+        let path: Vec<(&str, Option<usize>)> =
+            key.split('.').map(segment).collect::<Option<_>>()?;
+        let at = match path.as_slice() {
+            [("apiVersion", None)] => doc.api_version?.referenced,
+            [("kind", None)] => doc.kind?.referenced,
+            [("skipNamespaces", Some(i))] => doc.skip_namespaces.get(*i)?.referenced,
+            [("selectors", Some(i)), rest @ ..] => {
+                let selector = doc.selectors.get(*i)?;
+                match rest {
+                    [] => selector.referenced,
+                    [("matchExpressions", Some(j)), ("values", None)] => {
+                        let expression = selector.value.match_expressions.get(*j)?;
+                        expression
+                            .value
+                            .values
+                            .as_ref()
+                            .map_or(expression.referenced, |v| v.referenced)
+                    }
+                    _ => return None,
+                }
+            }
+            [("catalog", None), ("remove", Some(i))] => doc.catalog.remove.get(*i)?.referenced,
+            [("catalog", None), ("add", Some(i)), rest @ ..] => {
+                let entry = doc.catalog.add.get(*i)?;
+                match rest {
+                    [] => entry.referenced,
+                    [("id", None)] => entry.value.id.as_ref()?.referenced,
+                    [("images", Some(j))] => entry.value.images.get(*j)?.referenced,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        Some(at.line())
+    }
+
+    /// `name` or `name[index]`.
+    fn segment(text: &str) -> Option<(&str, Option<usize>)> {
+        match text.split_once('[') {
+            None => Some((text, None)),
+            Some((name, index)) => Some((name, Some(index.strip_suffix(']')?.parse().ok()?))),
+        }
     }
 }
 
@@ -441,6 +570,54 @@ skipNamespaces: [kube-system]
         assert!(err.contains("matchExpressions[0].values"), "{err}");
         let err = Policy::from_yaml("kind: Pod\n").unwrap_err().to_string();
         assert!(err.starts_with("kind:"), "{err}");
+    }
+
+    #[test]
+    fn booleans_are_booleans_not_strings() {
+        for (text, expected) in [
+            ("true", true),
+            ("false", false),
+            ("yes", true),
+            ("True", true),
+        ] {
+            let policy = Policy::from_yaml(&format!("overrideCgo: {text}\n"));
+            assert_eq!(policy.unwrap().override_cgo, expected, "{text}");
+        }
+        for text in ["\"true\"", "'yes'", "\"false\"", "1", "[]"] {
+            let err = Policy::from_yaml(&format!("overrideCgo: {text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("overrideCgo:") && err.contains("boolean"),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_image_patterns_are_named_with_their_line() {
+        let entry = "name: Mine, risk: at-risk, reason: cgo";
+        let text = format!(
+            "catalog:\n  add:\n    - {{id: mine, {entry},\n       images: [ok.io/agent,\n         \"\"]}}\n"
+        );
+        let err = Policy::from_yaml(&text).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "catalog.add[0].images[1]: image pattern \"\" is empty or has '@' or spaces at line 5"
+        );
+        let text = format!(
+            "catalog:\n  add:\n    - {{id: mine, {entry}, images: [ok.io/agent]}}\n    - id: other\n      name: Other\n      risk: at-risk\n      reason: cgo\n      images: ['**/*:*@*']\n"
+        );
+        let err = Policy::from_yaml(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("catalog.add[1].images[0]: image pattern \"**/*:*@*\""),
+            "{err}"
+        );
+        assert!(err.ends_with("at line 8"), "{err}");
+        let err = Policy::from_yaml("skipNamespaces:\n  - a\n  - ''\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "skipNamespaces[1]: empty namespace name at line 3");
     }
 
     #[test]

@@ -1,0 +1,115 @@
+//! `netdns-guard scan`: report the running pods the policy targets.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use netdns_guard::cluster::Scope;
+use netdns_guard::cluster::scan::{self, ScanOptions};
+
+use super::cluster::{ClusterArgs, Output};
+use super::print_stdout;
+use super::runtime::{self, Threads};
+
+/// `scan`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+
+    /// Read the previous log of restarted agents and match the getaddrinfo crash.
+    #[arg(long)]
+    logs: bool,
+
+    /// Also list pods the policy does not target that run a known agent.
+    #[arg(long)]
+    show_others: bool,
+
+    /// Exit 1 when any running pod lacks the fix (like `diff` and `kubectl diff`).
+    #[arg(long)]
+    exit_code: bool,
+}
+
+impl Args {
+    /// The library's options from the flags, for `scope`.
+    fn options(&self, scope: Scope) -> ScanOptions {
+        ScanOptions {
+            scope,
+            chunk_size: Some(self.cluster.chunk_size),
+            logs: self.logs,
+            show_others: self.show_others,
+        }
+    }
+}
+
+/// Scans, prints the report, and exits 1 with `--exit-code` when a pod lacks the fix.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let engine = args.cluster.load_engine()?;
+    runtime::block_on(Threads::Two, async move {
+        let (ctx, scope) = args.cluster.connect().await?;
+        let options = args.options(scope);
+        let report = scan::run(&ctx, &engine, &options).await?;
+        print_stdout(&match args.cluster.output {
+            Output::Table => scan::render_table(&report),
+            Output::Json => scan::render_json(&report),
+        })?;
+        Ok(if args.exit_code && scan::anything_to_fix(&report) {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(argv: &[&str]) -> Args {
+        match Cli::parse_from(argv).command {
+            Command::Scan(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_librarys() {
+        let args = parse(&["netdns-guard", "scan"]);
+        assert_eq!(
+            args.options(Scope::AllNamespaces),
+            ScanOptions::new(Scope::AllNamespaces)
+        );
+        assert_eq!(args.cluster.output, Output::Table);
+        assert!(!args.exit_code);
+    }
+
+    #[test]
+    fn every_flag_reaches_the_options() {
+        let args = parse(&[
+            "netdns-guard",
+            "scan",
+            "-A",
+            "--chunk-size=0",
+            "--logs",
+            "--show-others",
+            "-o",
+            "json",
+            "--exit-code",
+        ]);
+        assert!(args.cluster.all_namespaces);
+        assert_eq!(
+            args.options(Scope::AllNamespaces),
+            ScanOptions {
+                scope: Scope::AllNamespaces,
+                chunk_size: Some(0),
+                logs: true,
+                show_others: true,
+            }
+        );
+        assert_eq!(args.cluster.output, Output::Json);
+        assert!(args.exit_code);
+    }
+}

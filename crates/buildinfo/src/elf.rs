@@ -13,6 +13,8 @@ use object::elf::{
     PT_LOAD, SHT_NOBITS, SHT_SYMTAB,
 };
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader, SectionTable, Sym};
+use std::fmt;
+
 use serde::Serialize;
 
 use crate::ReadError;
@@ -94,6 +96,24 @@ pub enum GlibcMark {
     LibcStartMainSymbol,
     /// The `GLIBC_TUNABLES` name is in the file (a stripped static glibc).
     TunablesString,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::SymbolTable => "the symbol table",
+            Source::FunctionNames => "Go's function names (.gopclntab)",
+        })
+    }
+}
+
+impl fmt::Display for GlibcMark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GlibcMark::LibcStartMainSymbol => "__libc_start_main is defined, no PT_INTERP",
+            GlibcMark::TunablesString => "GLIBC_TUNABLES is in the file, no PT_INTERP",
+        })
+    }
 }
 
 /// One `PT_LOAD` segment.

@@ -40,10 +40,12 @@
 //! calls glibc's NSS from `os/user` (`os/user/cgo_lookup_unix.go`, unless the
 //! `osusergo` tag is set), and that is not covered: [`Caveat::OsUserStaticGlibc`].
 
+use std::fmt;
+
 use serde::Serialize;
 
 use crate::GoBinary;
-use crate::elf::{GlibcMark, Presence, Source};
+use crate::elf::{CGO_RESOLVER_FUNCTION, GlibcMark, Presence, Source};
 
 /// How worried to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -258,6 +260,100 @@ fn pure(because: PureGoBecause) -> Verdict {
 
 fn preferred(because: PreferredBecause) -> Verdict {
     Verdict::CgoPreferred { because }
+}
+
+// --- how each verdict reads ---------------------------------------------------
+
+impl fmt::Display for Risk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Risk::Safe => "safe",
+            Risk::AtRisk => "at risk",
+            Risk::Unknown => "unknown",
+        })
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::PureGo { because } => write!(f, "pure-Go resolver only: {because}"),
+            Verdict::GoByDefault { netdns } => write!(
+                f,
+                "Go resolver by the binary's default: DefaultGODEBUG has netdns={netdns}"
+            ),
+            Verdict::CgoWhenTriggered { because } => {
+                write!(f, "cgo resolver when something asks for it: {because}")
+            }
+            Verdict::CgoPreferred { because } => {
+                write!(f, "cgo resolver for every lookup: {because}")
+            }
+            Verdict::Unknown { because } => write!(f, "cannot tell: {because}"),
+        }
+    }
+}
+
+impl fmt::Display for PureGoBecause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PureGoBecause::CgoDisabled => f.write_str("CGO_ENABLED=0"),
+            PureGoBecause::NetgoTag => f.write_str("built with -tags netgo"),
+            PureGoBecause::ResolverNotLinked { seen_in } => {
+                write!(f, "{CGO_RESOLVER_FUNCTION} is not in {seen_in}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for CgoBecause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CgoBecause::CgoWithoutNetgo => f.write_str("CGO_ENABLED=1 and no netgo tag"),
+            CgoBecause::ResolverLinked { seen_in } => write!(
+                f,
+                "no build settings (Go < 1.18), and {CGO_RESOLVER_FUNCTION} is in {seen_in}"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for PreferredBecause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PreferredBecause::NetcgoTag => f.write_str("built with -tags netcgo"),
+            PreferredBecause::DefaultGodebug { netdns } => {
+                write!(f, "DefaultGODEBUG has netdns={netdns}")
+            }
+            PreferredBecause::Platform { goos } => write!(f, "Go prefers cgo on GOOS={goos}"),
+        }
+    }
+}
+
+impl fmt::Display for UnknownBecause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnknownBecause::NoSettingsNoSymbols => f.write_str(
+                "no build settings (Go < 1.18), and neither a symbol table nor Go's \
+                 function names to look for the cgo resolver in",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Caveat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Caveat::OsUserStaticGlibc { seen_as } => write!(
+                f,
+                "glibc is linked in statically ({seen_as}) and os/user can call it through \
+                 cgo: GODEBUG=netdns=go does not cover that"
+            ),
+            Caveat::EnvironmentOverridesDefault => f.write_str(
+                "a GODEBUG in the environment that sets netdns (even only a debug level) \
+                 replaces the binary's default",
+            ),
+        }
+    }
 }
 
 /// A `netdns` mode.

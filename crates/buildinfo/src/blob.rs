@@ -18,8 +18,8 @@ use crate::{NotGo, ReadError};
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 const HEADER_LEN: usize = 32;
 const ALIGN: usize = 16;
-/// How far into the data the header is looked for (what Go ≤ 1.21 read).
-const SEARCH_LIMIT: u64 = 64 * 1024;
+/// How far into the data the header may start (what Go ≤ 1.21 read).
+const SEARCH_LIMIT: usize = 64 * 1024;
 const FLAG_INLINE: u8 = 2;
 /// Each end of the module info is framed by a 16-byte sentinel
 /// (`cmd/go/internal/modload.infoStart`, `infoEnd`).
@@ -57,11 +57,12 @@ pub(crate) fn read<'a>(elf: &Elf<'a>) -> Result<Raw<'a>, ReadError> {
     if size == 0 {
         return Err(NotGo::NoDataSegment.into());
     }
-    let data = elf
-        .read_at(addr, size.min(SEARCH_LIMIT))
-        .ok_or(ReadError::Malformed(
-            "the build info data is not in any PT_LOAD segment",
-        ))?;
+    // The header is looked for in the first 64 KiB; the strings after an inline
+    // header may run on (a module with many dependencies), up to the end of the
+    // section or segment, as Go ≥ 1.22 reads them.
+    let data = elf.read_at(addr, size).ok_or(ReadError::Malformed(
+        "the build info data is not in any PT_LOAD segment",
+    ))?;
     let header = find_header(data).ok_or(NotGo::NoBuildInfo)?;
     let pointer_size = header[14];
     let flags = header[15];
@@ -106,15 +107,17 @@ pub(crate) fn read<'a>(elf: &Elf<'a>) -> Result<Raw<'a>, ReadError> {
     })
 }
 
-/// The first header at an aligned offset with room for all 32 bytes, the way
-/// Go's search loop finds it.
+/// The first header that starts at an aligned offset in the first 64 KiB and
+/// has room for all 32 bytes, the way Go's search loop finds it; the rest of
+/// `data` from there.
 fn find_header(data: &[u8]) -> Option<&[u8]> {
-    for i in memchr::memmem::find_iter(data, MAGIC) {
+    let window_len = data.len().min(SEARCH_LIMIT + MAGIC.len() - 1);
+    for i in memchr::memmem::find_iter(&data[..window_len], MAGIC) {
         if data.len() - i < HEADER_LEN {
             return None;
         }
         if i % ALIGN == 0 {
-            return Some(&data[i..]);
+            return (i < SEARCH_LIMIT).then(|| &data[i..]);
         }
     }
     None

@@ -1,0 +1,4 @@
+//! What the crate's integration tests share.
+#![allow(dead_code)]
+
+pub mod synth;

@@ -55,8 +55,9 @@ pub enum ReadError {
     /// It does not start with the ELF magic.
     #[error("not an ELF executable")]
     NotElf,
-    /// A structure the file declares runs past its end.
-    #[error("truncated: {what} ends at byte {needed}, but the file has {len} bytes")]
+    /// A structure the file declares runs past its end (a cut-off file, or a
+    /// corrupt offset or size).
+    #[error("truncated or corrupt: {what} ends at byte {needed}, but the file has {len} bytes")]
     Truncated {
         /// Which structure.
         what: &'static str,

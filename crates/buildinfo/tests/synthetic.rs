@@ -196,7 +196,10 @@ fn a_cut_off_file_is_truncated() {
     for len in [40, 100, 0x1000 + 10, bytes.len() - 1] {
         let err = read(&bytes[..len]).unwrap_err();
         assert!(matches!(err, ReadError::Truncated { .. }), "{len}: {err}");
-        assert!(err.to_string().starts_with("truncated: "), "{err}");
+        assert!(
+            err.to_string().starts_with("truncated or corrupt: "),
+            "{err}"
+        );
     }
 }
 

@@ -30,8 +30,8 @@ const CGO_RUNTIME_SYMBOL: &[u8] = b"x_cgo_init";
 /// glibc's start routine: defined in the binary only when glibc is linked in.
 const GLIBC_START_SYMBOL: &[u8] = b"__libc_start_main";
 
-/// The environment variable glibc's tunables read: its name is in every
-/// static glibc (2.26 and later), symbols or not.
+/// The environment variable glibc's tunables read: its name is in the
+/// read-only data of every static glibc (2.26 and later), symbols or not.
 const GLIBC_TUNABLES_STRING: &[u8] = b"GLIBC_TUNABLES\0";
 
 /// What the ELF structure says about the binary, beyond its build info.
@@ -111,7 +111,7 @@ impl fmt::Display for GlibcMark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             GlibcMark::LibcStartMainSymbol => "__libc_start_main is defined, no PT_INTERP",
-            GlibcMark::TunablesString => "GLIBC_TUNABLES is in the file, no PT_INTERP",
+            GlibcMark::TunablesString => "GLIBC_TUNABLES is in its read-only data, no PT_INTERP",
         })
     }
 }
@@ -140,6 +140,7 @@ pub(crate) struct Elf<'a> {
     data: &'a [u8],
     loads: Vec<Load>,
     sections: Vec<Section>,
+    /// The facts, but for a static glibc known only from its strings.
     facts: ElfFacts,
 }
 
@@ -184,9 +185,28 @@ impl<'a> Elf<'a> {
         self.data.get(start..end)
     }
 
-    /// The evidence gathered from headers and symbols.
-    pub(crate) fn into_facts(self) -> ElfFacts {
-        self.facts
+    /// The evidence gathered from headers and symbols. `cgo_possible` is
+    /// false when the build settings say `CGO_ENABLED=0`: glibc gets into a Go
+    /// binary only through cgo, so a stripped static one is then not searched
+    /// for glibc's strings (a scan of its read-only data).
+    pub(crate) fn into_facts(self, cgo_possible: bool) -> ElfFacts {
+        let mut facts = self.facts;
+        if facts.static_glibc.is_none()
+            && facts.linkage == Linkage::Static
+            && !facts.symbol_table
+            && cgo_possible
+        {
+            let rodata = self
+                .sections
+                .iter()
+                .find(|s| s.name == b".rodata")
+                .and_then(|s| s.file_range)
+                .and_then(|(off, len)| slice(self.data, off, len))
+                .unwrap_or(self.data);
+            facts.static_glibc = memchr::memmem::find(rodata, GLIBC_TUNABLES_STRING)
+                .map(|_| GlibcMark::TunablesString);
+        }
+        facts
     }
 }
 
@@ -274,13 +294,8 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(data: &'a [u8]) -> Result<El
             (true, false) => Presence::Absent(Source::SymbolTable),
             (false, _) => Presence::Unknown,
         },
-        static_glibc: match (&interpreter, symbols.libc_start_main) {
-            (Some(_), _) => None,
-            (None, true) => Some(GlibcMark::LibcStartMainSymbol),
-            (None, false) => {
-                memchr::memmem::find(data, GLIBC_TUNABLES_STRING).map(|_| GlibcMark::TunablesString)
-            }
-        },
+        static_glibc: (interpreter.is_none() && symbols.libc_start_main)
+            .then_some(GlibcMark::LibcStartMainSymbol),
         linkage: match interpreter {
             Some(interpreter) => Linkage::Dynamic {
                 interpreter,

@@ -100,9 +100,10 @@ pub fn read(bytes: &[u8]) -> Result<GoBinary, ReadError> {
     let raw = blob::read(&elf)?;
     let go_version = String::from_utf8_lossy(raw.go_version).into_owned();
     let build = BuildInfo::parse(go_version, &String::from_utf8_lossy(raw.modinfo))?;
+    let cgo_possible = build.cgo_enabled() != Some(false);
     Ok(GoBinary {
         build,
         encoding: raw.encoding,
-        elf: elf.into_facts(),
+        elf: elf.into_facts(cgo_possible),
     })
 }

@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn sentinels_are_stripped_only_when_framed() {
-        let framed = [&[b'x'; 16][..], b"path\tp\n", &[b'\n'], &[b'y'; 16]].concat();
+        let framed = [&[b'x'; 16][..], b"path\tp\n", b"\n", &[b'y'; 16]].concat();
         assert_eq!(strip_sentinels(&framed), b"path\tp\n\n");
         assert_eq!(strip_sentinels(b"too short"), b"");
     }

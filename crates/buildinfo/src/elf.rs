@@ -415,8 +415,8 @@ fn needed_libraries<'a, H: FileHeader<Endian = Endianness>>(
     dynamic
         .dynamics()
         .iter()
-        .take_while(|d| d.tag(endian) != i64::from(DT_NULL))
-        .filter(|d| d.tag(endian) == i64::from(DT_NEEDED))
+        .take_while(|d| d.tag(endian) != DT_NULL)
+        .filter(|d| d.tag(endian) == DT_NEEDED)
         .filter_map(|d| d.string(endian, *dynamic.strings()).ok())
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .collect()

@@ -380,8 +380,7 @@ fn default_netdns(default_godebug: Option<&str>) -> Option<(String, Mode)> {
     let (head, tail) = value.split_once('+').unwrap_or((value, ""));
     let mode = [head, tail]
         .into_iter()
-        .filter(|part| !part.is_empty() && !part.starts_with(|c: char| c.is_ascii_digit()))
-        .next_back()
+        .rfind(|part| !part.is_empty() && !part.starts_with(|c: char| c.is_ascii_digit()))
         .and_then(|part| match part {
             "go" => Some(Mode::Go),
             "cgo" => Some(Mode::Cgo),

@@ -135,7 +135,7 @@ fn apply(seed: &[u8], damage: &Damage) -> Vec<u8> {
     match damage {
         Damage::Flip(flips) => {
             for &(at, x) in flips {
-                let i = (u64::from(at) * file.len() as u64 >> 32) as usize;
+                let i = ((u64::from(at) * file.len() as u64) >> 32) as usize;
                 file[i] ^= x;
             }
         }

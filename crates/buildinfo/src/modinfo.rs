@@ -243,7 +243,10 @@ impl fmt::Display for BuildInfo {
         if let Some(path) = self.path.as_deref().filter(|p| !p.is_empty()) {
             writeln!(f, "path\t{path}")?;
         }
-        if let Some(main) = &self.main {
+        // Go leaves out a main module whose every field is empty.
+        if let Some(main) = self.main.as_ref().filter(|m| {
+            !(m.path.is_empty() && m.version.is_empty() && m.sum.is_none() && m.replace.is_none())
+        }) {
             write_module(f, "mod", main)?;
         }
         for dep in &self.deps {

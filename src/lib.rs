@@ -12,6 +12,9 @@
 //! - [`policy_file`] reads `--config FILE` into an engine, for every face;
 //! - [`cluster`] is `netdns-guard scan` and `remediate`: finding running agents
 //!   that lack the fix and replacing their pods once the webhook serves;
+//! - [`inspect`] is `netdns-guard inspect`: Go build info read from executables
+//!   (the `netdns-guard-buildinfo` crate, re-exported as [`buildinfo`]) and whether
+//!   each can take the cgo resolver;
 //! - [`policy`] is the policy file the engine is compiled from (parsed by the engine;
 //!   read from disk by the faces).
 
@@ -19,10 +22,12 @@ pub mod admission;
 pub mod certs;
 pub mod cluster;
 pub mod dryrun;
+pub mod inspect;
 pub mod manifest;
 pub mod policy_file;
 pub mod serve;
 
+pub use netdns_guard_buildinfo as buildinfo;
 pub use netdns_guard_engine::{self as engine, policy};
 
 pub use engine::{Engine, Review};

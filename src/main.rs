@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Certs(args) => cli::certs::run(args),
         Command::Scan(args) => cli::scan::run(args),
         Command::Remediate(args) => cli::remediate::run(args),
+        Command::Inspect(args) => cli::inspect::run(args),
     };
     match result {
         Ok(code) => code,

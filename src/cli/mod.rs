@@ -1,7 +1,7 @@
 //! The `netdns-guard` command line (ARCHITECTURE.md, "The command line").
 //!
 //! One file per subcommand, each owning its flags (a clap `Args` struct) and its
-//! `run`: [`dry_run`], [`serve`], [`certs`], [`scan`], [`remediate`]. What several
+//! `run`: [`dry_run`], [`serve`], [`certs`], [`scan`], [`remediate`], [`inspect`]. What several
 //! share has one place: the cluster flags of scan and remediate ([`cluster`]), the
 //! duration flags ([`duration`]), the async runtime ([`runtime`]) and logging
 //! ([`logging`]).
@@ -16,6 +16,7 @@ pub mod certs;
 pub mod cluster;
 pub mod dry_run;
 pub mod duration;
+pub mod inspect;
 pub mod logging;
 pub mod remediate;
 pub mod runtime;
@@ -62,6 +63,12 @@ pub enum Command {
     /// 1 when anything was left unfixed (skipped, timed out, failed), 2 on error or
     /// when the webhook is not serving (without --force).
     Remediate(remediate::Args),
+
+    /// Read Go build info from executables: version, cgo, tags, and whether each
+    /// can take the cgo DNS resolver, with the evidence.
+    ///
+    /// Exit code 0 when every path was read (Go or not), 2 when any could not be.
+    Inspect(inspect::Args),
 }
 
 /// Writes a command's whole output to stdout at once and flushes it, so an error

@@ -36,9 +36,14 @@ N failed" line; the script exits 1 when any fails):
               output survives where it claims to and is warned about where not.
   controls    the lab can fail: dry-run output tampered to hold unsafe values is
               flagged on exactly the Go versions where the value is unsafe.
+  inspect     `netdns-guard inspect`'s verdict (Go build info) matches what 16 builds
+              of the agent do at run time: Go 1.19 and 1.23, CGO_ENABLED=0/1, netgo,
+              netcgo, -trimpath, stripped, static glibc, //go:debug netdns=go
+              (buildinfo.py; inspect-table.md).
 
 Usage: tests/resolver-lab/run.sh (installs the toolchains, builds netdns-guard, then
-runs this). Directly: lab.py --bin target/debug/netdns-guard [--fixtures DIR].
+runs this). Directly: lab.py --bin target/debug/netdns-guard [--fixtures DIR]
+[--only inspect].
 """
 
 from __future__ import annotations
@@ -486,9 +491,10 @@ class Run:
     port: str | None
     debug: bool = True
     result: Result | None = None
+    exe: Path | None = None  # a program other than the lab's build for this version
 
     def argv(self, bins: dict) -> list:
-        args = [str(bins[self.version])]
+        args = [str(self.exe or bins[self.version])]
         if self.host:
             args += ["-host", self.host]
         if self.port:
@@ -632,6 +638,17 @@ def in_private_mount_namespace() -> bool:
 # building
 
 
+def go_env(out: Path, cgo: bool) -> dict:
+    """The environment every lab build runs in: the lab's cache, nothing downloaded."""
+    env = dict(os.environ)
+    env.update({
+        "CGO_ENABLED": "1" if cgo else "0", "GOCACHE": str(out / "gocache"), "GOPATH": str(out / "gopath"),
+        "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "", "GOENV": "off",
+        "GO111MODULE": "on", "GOTELEMETRY": "off",
+    })
+    return env
+
+
 def build(out: Path) -> tuple[dict, Path]:
     bindir = out / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
@@ -644,12 +661,7 @@ def build(out: Path) -> tuple[dict, Path]:
     sources = sorted(str(p) for p in (HERE / "prog").glob("*.go"))
     for label, _, go in TOOLCHAINS:
         exe = bindir / f"resolve-{label}"
-        env = dict(os.environ)
-        env.update({
-            "CGO_ENABLED": "1", "GOCACHE": str(out / "gocache"), "GOPATH": str(out / "gopath"),
-            "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "", "GOENV": "off",
-            "GO111MODULE": "on", "GOTELEMETRY": "off",
-        })
+        env = go_env(out, cgo=True)
         subprocess.run([go, "build", "-o", str(exe), *sources], check=True, env=env, cwd=HERE / "prog")
         info = subprocess.run([go, "version", "-m", str(exe)], check=True, env=env,
                               capture_output=True, text=True).stdout
@@ -1338,6 +1350,8 @@ def main() -> int:
     parser.add_argument("--bin", default=str(REPO / "target" / "debug" / "netdns-guard"), help="the netdns-guard binary")
     parser.add_argument("--out", default=str(REPO / "target" / "resolver-lab"), help="work and output directory")
     parser.add_argument("--fixtures", default=str(REPO.parent / "shared" / "fixtures" / "manifests"))
+    parser.add_argument("--only", choices=["inspect"],
+                        help="run only this section (and the controls): inspect = buildinfo.py")
     args = parser.parse_args()
 
     if not in_private_mount_namespace():
@@ -1378,6 +1392,13 @@ def main() -> int:
         checks.check(p.returncode == 0 and f"hostLookupOrder({LAB_HOST}) = cgo" in p.stderr and "192.0.2.10" in p.stdout,
                      f"control: {v} netdns=cgo without the preload resolves {LAB_HOST} through libc", p.stderr)
     print("ok   controls: " + ", ".join(VERSIONS) + ": netdns=cgo -> getaddrinfo -> field crash; netdns=go -> Go resolver")
+
+    # buildinfo.py imports this module by name; as a script it is __main__.
+    sys.modules.setdefault("lab", sys.modules[__name__])
+    import buildinfo
+    buildinfo.inspect_check(lab, checks, out, Path(args.bin), clean)
+    if args.only == "inspect":
+        return finish(lab, checks, out)
 
     all_policy = write_policy(out, "policy-all-pods.yaml",
                               "apiVersion: netdns-guard.io/v1alpha1\nkind: Policy\n"
@@ -1437,9 +1458,13 @@ def main() -> int:
         print(f"{version}: {label or 'lab control'} ({path.relative_to(REPO)}):")
         print(indent("\n".join(lines), "    "))
 
+    return finish(lab, checks, out)
+
+
+def finish(lab: Lab, checks: Checks, out: Path) -> int:
     lab.log.close()
     print(f"\n{lab.runs_done} program runs; tables in {out.relative_to(REPO)}/: godebug-table.md, "
-          "conditions-table.md, options-table.md; every run in runs.jsonl")
+          "conditions-table.md, options-table.md, inspect-table.md; every run in runs.jsonl")
     for name in checks.failed:
         print(f"failed: {name}")
     print(f"resolver-lab: {checks.passed} passed, {len(checks.failed)} failed")

@@ -7,9 +7,9 @@
 # nsswitch.conf and hosts there; the machine's files are checked unchanged at the
 # end. Needs root (apt-get, unshare, mount), as CI and the developers' machines are.
 #
-#   - Go: Debian's golang-1.19-go (bookworm) and golang-1.23-go (bookworm-backports;
-#     the suite is added to apt's sources when no source names it). Builds are cached
-#     in target/resolver-lab/gocache; nothing is downloaded by the go command
+#   - Go: Debian's golang-1.19-go (bookworm) and golang-1.23-go (bookworm-backports),
+#     installed by scripts/install-go.sh. Builds are cached in
+#     target/resolver-lab/gocache; nothing is downloaded by the go command
 #     (GOPROXY=off, GOTOOLCHAIN=local, standard library only).
 #   - gcc (cgo and the LD_PRELOAD object), PyYAML (reads the original manifests;
 #     on the machine image, else installed from PyPI into target/resolver-lab/pydeps).
@@ -31,46 +31,7 @@ done
 go119=${NETDNS_LAB_GO119:-/usr/lib/go-1.19/bin/go}
 go123=${NETDNS_LAB_GO123:-/usr/lib/go-1.23/bin/go}
 
-# apt reads *.list and *.sources only.
-has_backports() {
-    local f
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [[ -f $f ]] && grep -Eq '^[^#]*bookworm-backports' "$f" && return 0
-    done
-    return 1
-}
-
-packages=()
-want123=
-[[ -x $go119 ]] || packages+=(golang-1.19-go)
-command -v gcc >/dev/null 2>&1 || packages+=(gcc libc6-dev)
-if ((${#packages[@]})) || [[ ! -x $go123 ]]; then
-    if [[ ! -x $go123 ]] && ! has_backports; then
-        # shellcheck disable=SC1091
-        codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-        [[ $codename == bookworm ]] || die "golang-1.23-go comes from bookworm-backports; this is '${codename:-unknown}', install Go 1.23 at $go123 by hand"
-        log "adding the bookworm-backports suite to apt's sources"
-        cat >/etc/apt/sources.list.d/netdns-guard-bookworm-backports.sources <<'EOF'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    fi
-    [[ -x $go123 ]] || want123=golang-1.23-go
-    log "installing with apt: ${packages[*]} ${want123:-}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
-    if ((${#packages[@]})); then
-        apt-get install -y -q --no-install-recommends "${packages[@]}" >&2
-    fi
-    if [[ ! -x $go123 ]]; then
-        apt-get install -y -q --no-install-recommends -t bookworm-backports golang-1.23-go >&2
-    fi
-fi
-[[ -x $go119 && -x $go123 ]] || die "Go toolchains missing after install: $go119 $go123"
-command -v gcc >/dev/null 2>&1 || die "gcc missing after install"
+NETDNS_LAB_GO119=$go119 NETDNS_LAB_GO123=$go123 scripts/install-go.sh || die "could not install the Go toolchains and gcc"
 
 if ! python3 -c 'import yaml' 2>/dev/null; then
     pydeps=target/resolver-lab/pydeps

@@ -20,13 +20,16 @@ scripts/chart-docs.sh --check
 step "security: checkov over the rendered chart (PyPI)"
 scripts/checkov.sh
 
+step "tools: Go 1.19 and 1.23, podman and runc (Debian), for the build-info tests and the lab"
+scripts/install-go.sh --go-programs
+
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "tests"
-cargo test --locked --all-targets
-cargo test --locked --doc
+cargo test --locked --workspace --all-targets
+cargo test --locked --workspace --doc
 
 step "resolver lab: the fix on real Go 1.19 and 1.23 (tests/resolver-lab)"
 tests/resolver-lab/run.sh

@@ -15,6 +15,8 @@
 #![cfg(unix)]
 
 mod support {
+    // Only Helm discovery is used here, not the confined command.
+    #[allow(dead_code)]
     pub mod helm;
 }
 

@@ -554,6 +554,93 @@ mod tests {
     /// Moved from the engine's tests with the bound itself: the same pod, whose
     /// warnings name a 63-character container, and the same assertion on what the
     /// apiserver receives.
+    /// `body` with the first occurrence of `needle` replaced by bytes that are not UTF-8.
+    fn with_invalid_utf8(body: &Value, needle: &str) -> Vec<u8> {
+        let text = serde_json::to_string(body).unwrap();
+        let at = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} not in body"));
+        let mut bytes = text.into_bytes();
+        bytes[at] = 0xff;
+        bytes[at + 1] = 0xfe;
+        bytes
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_in_the_pod_fail_open_with_a_warning() {
+        let mut request = pod_request("CREATE", "grafana/promtail");
+        request["object"]["metadata"]["labels"] = json!({ "app": "LABELVALUE" });
+        request["namespace"] = json!("NSNAME");
+        let body = review_of("admission.k8s.io/v1", request);
+        for needle in [
+            "grafana/promtail",
+            "promtail-",
+            "LABELVALUE",
+            "\"promtail\"",
+        ] {
+            let needle = needle.trim_matches('"');
+            let bytes = with_invalid_utf8(&body, needle);
+            let a = review(&engine(), &bytes).unwrap_or_else(|e| panic!("{needle}: {e}"));
+            let json: Value = serde_json::from_slice(&a.body).unwrap();
+            assert_eq!(a.decision.label(), "error", "{needle}");
+            assert_eq!(json["response"]["allowed"], true, "{needle}");
+            assert_eq!(
+                json["response"]["uid"],
+                "705ab4f5-6393-11e8-b7cc-42010a800002"
+            );
+            assert!(json["response"].get("patch").is_none(), "{needle}");
+            let warning = json["response"]["warnings"][0].as_str().unwrap();
+            assert!(warning.contains("pod not checked"), "{needle}: {warning}");
+        }
+        // In the request's own strings the bytes are read lossily: the pod is
+        // still reviewed (and patched), never refused.
+        let bytes = with_invalid_utf8(&body, "NSNAME");
+        let a = review(&engine(), &bytes).unwrap();
+        assert_eq!(a.decision.label(), "patched");
+        assert!(a.namespace.starts_with('\u{fffd}'), "{:?}", a.namespace);
+    }
+
+    #[test]
+    fn arrays_where_objects_belong_fail_open_without_a_patch() {
+        let shapes: [(&str, Value); 6] = [
+            ("object", json!(["Pod", "promtail"])),
+            (
+                "spec",
+                json!([[{ "name": "promtail", "image": "grafana/promtail" }]]),
+            ),
+            ("metadata", json!(["p"])),
+            ("containers", json!([["promtail", "grafana/promtail"]])),
+            ("env", json!([["GODEBUG", "x=1"]])),
+            ("dnsConfig", json!([["options"]])),
+        ];
+        for (part, value) in shapes {
+            let mut request = pod_request("CREATE", "grafana/promtail");
+            match part {
+                "object" => request["object"] = value,
+                "spec" | "metadata" => request["object"][part] = value,
+                "containers" => request["object"]["spec"]["containers"] = value,
+                "env" => request["object"]["spec"]["containers"][0]["env"] = value,
+                _ => request["object"]["spec"]["dnsConfig"] = value,
+            }
+            let (a, json) = answer(&review_of("admission.k8s.io/v1", request));
+            assert_eq!(a.decision.label(), "error", "{part}");
+            assert_eq!(json["response"]["allowed"], true, "{part}");
+            assert!(json["response"].get("patch").is_none(), "{part}: {json}");
+            let warning = json["response"]["warnings"][0].as_str().unwrap();
+            assert!(warning.contains("pod not checked"), "{part}: {warning}");
+        }
+    }
+
+    #[test]
+    fn a_review_without_a_uid_is_answered_with_the_uid_as_given() {
+        let mut request = pod_request("CREATE", "grafana/promtail");
+        request.as_object_mut().unwrap().remove("uid");
+        let (a, json) = answer(&review_of("admission.k8s.io/v1", request));
+        assert_eq!(json["response"]["uid"], "");
+        assert_eq!(json["response"]["allowed"], true);
+        assert_eq!(a.decision.label(), "patched");
+    }
+
     #[test]
     fn warnings_stay_under_120_characters() {
         let long = "x".repeat(63);

@@ -83,6 +83,12 @@ pub struct Args {
     #[arg(long, default_value_t = Limits::default().max_in_flight)]
     max_in_flight: usize,
 
+    /// Most bytes of request bodies held at once, across all requests; a body that
+    /// finds no room within a second is refused with 429. Keep it well inside the
+    /// pod's memory limit (about limit − 20 MiB, halved).
+    #[arg(long, default_value_t = Limits::default().max_buffered_body_bytes)]
+    max_buffered_body_bytes: usize,
+
     /// Seconds a client gets to send request headers, and then the body.
     // One flag sets the handshake, header and body timeouts alike.
     #[arg(long, default_value_t = Limits::default().body_timeout.as_secs())]
@@ -150,6 +156,8 @@ fn serve_config(args: &Args) -> Result<ServeConfig> {
             body_timeout: read_timeout,
             idle_timeout: Duration::from_secs(args.idle_timeout_seconds),
             max_in_flight: args.max_in_flight.max(1),
+            max_buffered_body_bytes: args.max_buffered_body_bytes,
+            body_budget_wait: Limits::default().body_budget_wait,
         },
         reload_interval: Duration::from_secs_f64(args.reload_interval_seconds.max(0.05)),
         grace_period: Duration::from_secs(args.grace_period_seconds),

@@ -22,6 +22,11 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Most requests answered at once; more wait their turn.
     pub max_in_flight: usize,
+    /// Most bytes of request bodies held at once, across all requests (429 when a
+    /// body finds no room within `body_budget_wait`). See [`super::budget`].
+    pub max_buffered_body_bytes: usize,
+    /// How long a body may wait for room in the budget.
+    pub body_budget_wait: Duration,
 }
 
 impl Default for Limits {
@@ -34,6 +39,12 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(90),
             max_in_flight: 512,
+            // With the chart's 128 MiB memory limit: ~15 MiB idle, and each body
+            // costs about its size again while decoded and answered, so 32 MiB of
+            // bodies stays near 80 MiB — room to spare, and still 8 of the largest
+            // reviews or thousands of ordinary (3–10 KB) ones at once.
+            max_buffered_body_bytes: 32 * 1024 * 1024,
+            body_budget_wait: Duration::from_secs(1),
         }
     }
 }

@@ -12,8 +12,11 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use super::budget::{BodyBudget, Exhausted, Reservation};
 use super::config::Limits;
 use super::metrics::{self, RequestLabels};
 use super::state::AppState;
@@ -52,6 +55,8 @@ enum Rejection {
     #[error("reading the request body: {0}")]
     BodyUnreadable(axum::Error),
     #[error(transparent)]
+    Busy(#[from] Exhausted),
+    #[error(transparent)]
     NotAReview(#[from] BadReview),
 }
 
@@ -62,13 +67,29 @@ impl Rejection {
             Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
             Rejection::BodyUnreadable(_) | Rejection::NotAReview(_) => StatusCode::BAD_REQUEST,
+            Rejection::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// The `result` label counted for it.
+    fn result_label(&self) -> &'static str {
+        match self {
+            Rejection::Busy(_) => "busy",
+            _ => "bad_request",
         }
     }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        plain(self.status(), self.to_string())
+        let busy = matches!(self, Rejection::Busy(_));
+        let mut response = plain(self.status(), self.to_string());
+        if busy {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -107,13 +128,21 @@ async fn review(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Ans
     if !is_json(headers) {
         return Err(Rejection::NotJson);
     }
-    let bytes = read_body(&state.limits, headers, body).await?;
+    let (bytes, reservation) = read_body(&state.limits, &state.budget, headers, body).await?;
     let engine = state.engine.load();
-    Ok(admission::review(&engine, &bytes)?)
+    let answer = admission::review(&engine, &bytes);
+    // The body's bytes are given back only once the answer no longer borrows them.
+    drop((bytes, reservation));
+    Ok(answer?)
 }
 
-/// The whole body, within the size and time limits.
-async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<Bytes, Rejection> {
+/// The whole body, within the size and time limits, its bytes reserved in the budget.
+async fn read_body<'b>(
+    limits: &Limits,
+    budget: &'b BodyBudget,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Reservation<'b>), Rejection> {
     let limit = limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -122,12 +151,45 @@ async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<B
     if declared.is_some_and(|len| len > limit) {
         return Err(Rejection::TooLarge { limit });
     }
-    match tokio::time::timeout(limits.body_timeout, axum::body::to_bytes(body, limit)).await {
-        Err(_) => Err(Rejection::BodyTimedOut),
-        Ok(Err(e)) if is_length_limit(&e) => Err(Rejection::TooLarge { limit }),
-        Ok(Err(e)) => Err(Rejection::BodyUnreadable(e)),
-        Ok(Ok(bytes)) => Ok(bytes),
+    tokio::time::timeout(limits.body_timeout, collect(body, declared, limit, budget))
+        .await
+        .unwrap_or(Err(Rejection::BodyTimedOut))
+}
+
+/// Reads the body into one buffer that never holds more than its reservation: sized
+/// once when the length is declared, grown (and reserved) step by step when not.
+async fn collect<'b>(
+    mut body: Body,
+    declared: Option<usize>,
+    limit: usize,
+    budget: &'b BodyBudget,
+) -> Result<(Bytes, Reservation<'b>), Rejection> {
+    let mut reservation = budget.reserve(declared.unwrap_or(0)).await?;
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| match is_length_limit(&e) {
+            true => Rejection::TooLarge { limit },
+            false => Rejection::BodyUnreadable(e),
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let needed = buffer.len() + data.len();
+        if needed > limit {
+            return Err(Rejection::TooLarge { limit });
+        }
+        if needed > buffer.capacity() {
+            // Double, as a vector would, but never past the limit, and reserve first.
+            let capacity = needed.max(buffer.capacity() * 2).min(limit);
+            let held = reservation.bytes();
+            if capacity > held {
+                reservation.grow(capacity - held).await?;
+            }
+            buffer.reserve(capacity - buffer.len());
+        }
+        buffer.extend_from_slice(&data);
     }
+    Ok((buffer.freeze(), reservation))
 }
 
 /// Whether a Content-Type names JSON (parameters such as `charset` allowed).
@@ -157,7 +219,7 @@ fn reject(state: &AppState, rejection: Rejection) -> Response {
         .requests
         .get_or_create(&RequestLabels {
             operation: "",
-            result: "bad_request",
+            result: rejection.result_label(),
         })
         .inc();
     tracing::info!(status = %rejection.status(), error = %rejection, "rejected request");

@@ -16,10 +16,12 @@
 //! - `accept`: the TCP + TLS accept loop and each connection's deadlines;
 //! - `handler`: the admission route, its layers, and refusals as HTTP errors;
 //! - `probes`: `/healthz`, `/readyz` and `/metrics` on the plain-HTTP listener;
+//! - [`budget`]: the bytes of request bodies held at once, and giving them back;
 //! - `reload`: polling the certificate and policy files;
 //! - [`tls`], [`idle`], [`metrics`]: rustls set-up, the idle deadline, the metrics.
 
 mod accept;
+pub mod budget;
 mod config;
 mod handler;
 pub mod idle;

@@ -84,6 +84,7 @@ pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
     let resolver = Arc::new(ReloadingCert::new(loaded.key));
     let tls_config = tls::server_config(resolver.clone(), config.client_ca.as_deref())?;
 
+    super::budget::tune_allocator();
     let state = AppState::new(engine, config.limits.clone());
     state.metrics.certificate_not_after.set(loaded.not_after);
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 
+use super::budget::BodyBudget;
 use super::config::Limits;
 use super::metrics::Metrics;
 use crate::engine::Engine;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub(super) metrics: Metrics,
     ready: AtomicBool,
     pub(super) limits: Limits,
+    /// Request bodies held at once (see [`super::budget`]).
+    pub(super) budget: BodyBudget,
 }
 
 impl AppState {
@@ -26,6 +29,11 @@ impl AppState {
             engine: ArcSwap::from_pointee(engine),
             metrics: Metrics::new(),
             ready: AtomicBool::new(true),
+            budget: BodyBudget::new(
+                limits.max_buffered_body_bytes,
+                limits.max_body_bytes,
+                limits.body_budget_wait,
+            ),
             limits,
         })
     }

@@ -45,6 +45,8 @@ pub fn test_limits() -> Limits {
         body_timeout: Duration::from_secs(1),
         idle_timeout: Duration::from_secs(2),
         max_in_flight: 64,
+        max_buffered_body_bytes: 8 * 1024 * 1024,
+        body_budget_wait: Duration::from_millis(500),
     }
 }
 

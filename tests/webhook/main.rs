@@ -8,6 +8,7 @@ mod support {
 }
 
 mod harness;
+mod memory;
 mod process;
 mod resilience;
 mod rotation;

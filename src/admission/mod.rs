@@ -4,29 +4,26 @@
 //! Only what the decision needs is decoded: the request's identity and the pod's
 //! [`PodView`]. `managedFields`, `userInfo`, `oldObject` and the rest of the object
 //! are skipped by serde without being built, and strings are borrowed from the body.
-//! The answer is an [`AdmissionResponse`], always `allowed: true` (netdns-guard never
-//! blocks a pod, whatever goes wrong), written out once as JSON. It is also the one
-//! place warnings are cut to the apiserver's length limit: the engine's report keeps
-//! their whole text for the command line.
+//! The answer is built by `response::AdmissionResponse`, always `allowed: true`
+//! (netdns-guard never blocks a pod, whatever goes wrong), and written out once as
+//! JSON. It is also the one place warnings are cut to the apiserver's length limit:
+//! the engine's report keeps their whole text for the command line.
+
+mod response;
 
 use std::borrow::Cow;
-use std::fmt::Display;
 
-use base64::Engine as _;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
 use crate::engine::Engine;
 use crate::engine::model::PodView;
 use crate::engine::model::shape::Obj;
 use crate::engine::report::PodReport;
+use response::AdmissionResponse;
 
 /// The AdmissionReview versions the apiserver may send; the answer uses the same.
 const VERSIONS: &[&str] = &["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
-
-/// Every warning sent is shorter than this many characters: the apiserver drops
-/// longer ones (ARCHITECTURE.md, "The kube-apiserver contract").
-const WARNING_CHAR_LIMIT: usize = 120;
 
 /// A body that is not an AdmissionReview (answered with HTTP 400).
 #[derive(Debug, thiserror::Error)]
@@ -134,99 +131,6 @@ fn opt_text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, st
     Option::<Text>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
-/// The answer to one review, built the way kube-core's `AdmissionResponse` is:
-/// [`allow`](Self::allow) the request, add a patch and warnings, then
-/// [`into_review`](Self::into_review) writes the AdmissionReview once. The uid is
-/// borrowed from the request body, so nothing is copied until the final write.
-struct AdmissionResponse<'r> {
-    api_version: &'static str,
-    uid: &'r str,
-    /// Base64 of the JSON Patch, as the apiserver wants it.
-    patch: Option<String>,
-    /// Prefixed and cut to [`WARNING_CHAR_LIMIT`].
-    warnings: Vec<String>,
-}
-
-impl<'r> AdmissionResponse<'r> {
-    /// Allows `request` unchanged, answering in the review's `api_version`.
-    fn allow<O>(api_version: &'static str, request: &'r RequestIn<'_, O>) -> Self {
-        AdmissionResponse {
-            api_version,
-            uid: &request.uid,
-            patch: None,
-            warnings: Vec::new(),
-        }
-    }
-
-    /// Adds a JSON Patch, given as its JSON text.
-    fn with_patch(mut self, patch_json: &[u8]) -> Self {
-        self.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch_json));
-        self
-    }
-
-    /// Adds warnings for whoever created the pod, each cut to [`WARNING_CHAR_LIMIT`]
-    /// and prefixed so that `kubectl` users know who said it.
-    fn warn<W: Display>(mut self, warnings: impl IntoIterator<Item = W>) -> Self {
-        self.warnings.extend(
-            warnings
-                .into_iter()
-                .map(|w| bounded(format!("netdns-guard: {w}"))),
-        );
-        self
-    }
-
-    /// The AdmissionReview JSON.
-    fn into_review(self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&ReviewOut {
-            api_version: self.api_version,
-            kind: "AdmissionReview",
-            response: ResponseOut {
-                uid: self.uid,
-                allowed: true,
-                patch_type: self.patch.is_some().then_some("JSONPatch"),
-                patch: self.patch.as_deref(),
-                warnings: &self.warnings,
-            },
-        })
-    }
-}
-
-/// Cuts `warning` to fewer than [`WARNING_CHAR_LIMIT`] characters, ending in `…`
-/// when cut.
-fn bounded(mut warning: String) -> String {
-    let mut chars = warning.char_indices();
-    // Where the last kept character ends, and whether the text reaches the limit.
-    let cut = chars.nth(WARNING_CHAR_LIMIT - 2).map(|(at, _)| at);
-    if let Some(cut) = cut
-        && chars.next().is_some()
-    {
-        warning.truncate(cut);
-        warning.push('…');
-    }
-    warning
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewOut<'a> {
-    api_version: &'a str,
-    kind: &'static str,
-    response: ResponseOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResponseOut<'a> {
-    uid: &'a str,
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    warnings: &'a [String],
-}
-
 /// What the webhook decided for one review: for logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -300,7 +204,7 @@ fn respond<'a, O>(
         engine,
         &request,
         pod,
-        AdmissionResponse::allow(api_version, &request),
+        AdmissionResponse::allow(api_version, &request.uid),
     );
     Ok(Answer {
         body: decided.response.into_review()?,
@@ -430,6 +334,7 @@ fn review_pod<'r>(
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
     use serde_json::{Value, json};
 
     use super::*;
@@ -658,17 +563,6 @@ mod tests {
         assert!(warnings.iter().any(|w| w.as_str().unwrap().ends_with('…')));
         let report = a.report.unwrap();
         assert!(report.warnings.iter().any(|w| w.chars().count() >= 120));
-    }
-
-    #[test]
-    fn a_warning_is_cut_only_from_120_characters_on_a_character_boundary() {
-        let ascii = "w".repeat(119);
-        assert_eq!(bounded(ascii.clone()), ascii);
-        let cut = bounded("w".repeat(120));
-        assert_eq!(cut.chars().count(), 119);
-        assert_eq!(cut, format!("{}…", "w".repeat(118)));
-        let wide = "≤".repeat(200);
-        assert_eq!(bounded(wide), format!("{}…", "≤".repeat(118)));
     }
 
     #[test]

@@ -130,18 +130,18 @@ fn preset_zero_series(
     policy_reloads: &Family<ResultLabels, Counter>,
 ) {
     for result in ["patched", "unchanged", "skipped", "error"] {
-        requests.get_or_create(&RequestLabels {
+        requests.get_or_create_owned(&RequestLabels {
             operation: "CREATE",
             result,
         });
     }
-    requests.get_or_create(&RequestLabels {
+    requests.get_or_create_owned(&RequestLabels {
         operation: "",
         result: "bad_request",
     });
     for result in ["success", "failure"] {
-        tls_reloads.get_or_create(&ResultLabels { result });
-        policy_reloads.get_or_create(&ResultLabels { result });
+        tls_reloads.get_or_create_owned(&ResultLabels { result });
+        policy_reloads.get_or_create_owned(&ResultLabels { result });
     }
 }
 

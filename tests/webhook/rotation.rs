@@ -179,7 +179,8 @@ async fn a_bad_new_certificate_keeps_the_old_one_and_is_counted() {
     .unwrap();
     crate::wait_for_metric(
         &running,
-        "netdns_guard_tls_reloads_total{result=\"failure\"}",
+        // The series exists at 0 from the start: wait for the count.
+        "netdns_guard_tls_reloads_total{result=\"failure\"} 1",
     )
     .await;
     let mut conn = ApiserverConn::open(running.addr(), &ca).await.unwrap();

@@ -53,6 +53,10 @@ enum Command {
     /// 1 when anything was left unfixed (skipped, timed out, failed), 2 on error or
     /// when the webhook is not serving (without --force).
     Remediate(RemediateArgs),
+
+    /// Print the policy in another form: a native MutatingAdmissionPolicy and its
+    /// binding, which make the apiserver apply the env fix itself (no webhook).
+    Export(ExportArgs),
 }
 
 /// Output of the cluster commands.
@@ -304,6 +308,34 @@ struct DryRunArgs {
     exit_code: bool,
 }
 
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    /// A MutatingAdmissionPolicy and its MutatingAdmissionPolicyBinding (YAML).
+    AdmissionPolicy,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// What to write.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+
+    /// API version of admissionregistration.k8s.io: v1 (Kubernetes 1.36+), v1beta1
+    /// (1.34-1.35, feature gate) or v1alpha1 (1.32-1.33, feature gate).
+    #[arg(long, default_value = "v1")]
+    api_version: netdns_guard::admission_policy::ApiVersion,
+
+    /// Policy file (YAML), as for serve and dry-run.
+    #[arg(long, value_name = "FILE", env = "NETDNS_GUARD_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// The install's namespace: its pods are never changed, as the webhook's own
+    /// namespace is excluded from the webhook.
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -312,6 +344,7 @@ fn main() -> ExitCode {
         Command::Certs(args) => write_certs(args),
         Command::Scan(args) => run_scan(args),
         Command::Remediate(args) => run_remediate(args),
+        Command::Export(args) => export(args),
     };
     match result {
         Ok(code) => code,
@@ -327,6 +360,23 @@ fn load_engine(config: Option<&PathBuf>) -> Result<Engine> {
     Ok(netdns_guard::policy_file::load_engine(
         config.map(PathBuf::as_path),
     )?)
+}
+
+fn export(args: ExportArgs) -> Result<ExitCode> {
+    use netdns_guard::admission_policy::{self, ExportOptions};
+    let engine = load_engine(args.config.as_ref())?;
+    let ExportFormat::AdmissionPolicy = args.format;
+    let options = ExportOptions {
+        namespace: args.namespace,
+        ..ExportOptions::new(args.api_version)
+    };
+    let exported = admission_policy::export(&engine, &options)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(admission_policy::to_yaml(&exported).as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn dry_run(args: DryRunArgs) -> Result<ExitCode> {

@@ -198,30 +198,29 @@ fn godebug_merge(policy: &Policy) -> Vec<Named> {
     );
     let values = cel::netdns_values("e.current");
     let like = cel::netdns_like("i");
-    let like_items = format!("e.current.split(',').filter(i, {like})");
+    // Lists are kept joined by ',': GODEBUG items never contain one, and a
+    // netdns-like item is never empty, so `''` is the empty list.
     let parsed = named(
         "parsed",
         format!(
             "variables.entries.map(e, {{'container': e.container, 'path': e.path, 'at': e.at, 'state': e.state, 'current': e.current, \
              'count': string(size({values})), 'values': {values}.join(','), \
-             'misspelt': string(e.current.split(',').exists(i, {like} && !i.startsWith('netdns='))), \
-             'lastLike': size({like_items}) == 0 ? '' : {like_items}[size({like_items}) - 1]}})"
+             'likes': e.current.split(',').filter(i, {like}).join(','), \
+             'levels': {values}.map(v, {}).filter(d, d != '').join(',')}})",
+            cel::debug_digits("v")
         ),
     );
+    let last = |list: &str| format!("{list}.substring({list}.lastIndexOf(',') + 1)");
     let item = format!("{NETDNS_GO}+");
-    let levels = format!(
-        "p.values.split(',').map(v, {}).filter(d, d != '')",
-        cel::debug_digits("v")
-    );
     let new_item = format!(
-        "(size({levels}) == 0 ? {go} : {item} + {levels}[size({levels}) - 1])",
+        "(p.levels == '' ? {go} : {item} + {level})",
         go = cel::string(NETDNS_GO),
         item = cel::string(&item),
+        level = last("p.levels"),
     );
-    let first = "p.values.split(',')[0]";
-    let last = "p.values.split(',')[size(p.values.split(',')) - 1]";
+    let misspelt = "(p.likes == '' ? 0 : size(p.likes.split(','))) != int(p.count)";
     let already_go = format!(
-        "p.count == '1' && p.misspelt == 'false' && {}",
+        "p.count == '1' && !({misspelt}) && {}",
         cel::selects("p.values", "go")
     );
     let kept_cgo = if policy.override_cgo {
@@ -229,17 +228,17 @@ fn godebug_merge(policy: &Policy) -> Vec<Named> {
     } else {
         format!(
             "p.count != '0' && {} && {}",
-            cel::selects(first, "cgo"),
-            cel::selects(last, "cgo")
+            cel::selects("p.values.split(',')[0]", "cgo"),
+            cel::selects(&last("p.values"), "cgo")
         )
     };
-    let padded = "(',' + p.current + ',')";
-    let at = format!("{padded}.lastIndexOf(',' + p.lastLike + ',')");
+    let last_like = last("p.likes");
+    let at = format!("(',' + p.current + ',').lastIndexOf(',' + {last_like} + ',')");
     let replaced = format!(
-        "p.current.substring(0, {at}).split(',').filter(i, !({like})).join(',') + {new_item} + p.current.substring({at} + size(p.lastLike))"
+        "p.current.substring(0, {at}).split(',').filter(i, !({like})).join(',') + {new_item} + p.current.substring({at} + size({last_like}))"
     );
     let merged = format!(
-        "p.current == '' ? {go} : p.count == '0' && p.misspelt == 'false' ? p.current + (p.current.endsWith(',') ? '' : ',') + {go} : ({already_go}) || ({kept_cgo}) ? p.current : {replaced}",
+        "p.current == '' ? {go} : p.likes == '' ? p.current + (p.current.endsWith(',') ? '' : ',') + {go} : ({already_go}) || ({kept_cgo}) ? p.current : {replaced}",
         go = cel::string(NETDNS_GO),
     );
     let merges = named(

@@ -22,7 +22,10 @@ mod support {
     pub mod pod_strategies;
 }
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use netdns_guard::admission_policy::{self, AdmissionPolicy, ApiVersion, ExportOptions};
@@ -346,6 +349,23 @@ fn policy_yaml() -> impl Strategy<Value = String> {
     )
 }
 
+thread_local! {
+    /// Engines and compiled policies by policy text: the generator makes only a
+    /// few hundred different policies.
+    static COMPILED: RefCell<HashMap<String, Rc<(Engine, Evaluator)>>> = RefCell::new(HashMap::new());
+}
+
+fn compiled(yaml: &str) -> Rc<(Engine, Evaluator)> {
+    COMPILED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        Rc::clone(cache.entry(yaml.to_owned()).or_insert_with(|| {
+            let (engine, exported) = exported(yaml);
+            let evaluator = Evaluator::new(&exported.policy).expect("the policy compiles");
+            Rc::new((engine, evaluator))
+        }))
+    })
+}
+
 static GENERATED: AtomicUsize = AtomicUsize::new(0);
 static GENERATED_CHANGED: AtomicUsize = AtomicUsize::new(0);
 
@@ -360,10 +380,10 @@ proptest! {
         pod in pod_with(image_corpus()),
         yaml in policy_yaml(),
     ) {
-        let (engine, exported) = exported(&yaml);
-        let evaluator = Evaluator::new(&exported.policy).map_err(TestCaseError::fail)?;
+        let compiled = compiled(&yaml);
+        let (engine, evaluator) = (&compiled.0, &compiled.1);
         let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
-        let changed = same_as_engine(&engine, &evaluator, &pod, &namespace)
+        let changed = same_as_engine(engine, evaluator, &pod, &namespace)
             .map_err(|e| TestCaseError::fail(format!("policy {yaml:?}: {e}")))?;
         let total = GENERATED.fetch_add(1, Ordering::Relaxed) + 1;
         let changed = GENERATED_CHANGED.fetch_add(usize::from(changed), Ordering::Relaxed) + usize::from(changed);

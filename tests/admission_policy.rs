@@ -61,7 +61,10 @@ fn apiserver_view(pod: &Value) -> Value {
     }
     let meta = pod["metadata"].as_object_mut().expect("metadata");
     for key in ["annotations", "labels"] {
-        if meta.get(key).is_some_and(|m| m.as_object().is_some_and(|m| m.is_empty())) {
+        if meta
+            .get(key)
+            .is_some_and(|m| m.as_object().is_some_and(|m| m.is_empty()))
+        {
             meta.remove(key);
         }
     }
@@ -72,7 +75,12 @@ fn apiserver_view(pod: &Value) -> Value {
         spec.remove("initContainers");
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
-        for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+        for c in spec
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             let Some(c) = c.as_object_mut() else { continue };
             for key in ["env", "envFrom", "volumeMounts"] {
                 if c.get(key).is_some_and(is_empty_list) {
@@ -82,7 +90,12 @@ fn apiserver_view(pod: &Value) -> Value {
             if c.get("image").is_some_and(|i| i == "") {
                 c.remove("image");
             }
-            for var in c.get_mut("env").and_then(Value::as_array_mut).into_iter().flatten() {
+            for var in c
+                .get_mut("env")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 if var.get("value").is_some_and(|v| v == "") {
                     var.as_object_mut().expect("env entry").remove("value");
                 }
@@ -169,13 +182,17 @@ fn files_in(dir: &Path) -> Vec<(String, String)> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        })
         .collect();
     files.sort();
     files
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             (p.display().to_string(), text)
         })
         .collect()
@@ -226,18 +243,32 @@ fn bundled_examples_get_what_the_webhook_writes() {
 fn shared_fixtures_get_what_the_webhook_writes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
     if !root.is_dir() {
-        eprintln!("skipped: {} does not exist (see ARCHITECTURE.md, Shared fixtures)", root.display());
+        eprintln!(
+            "skipped: {} does not exist (see ARCHITECTURE.md, Shared fixtures)",
+            root.display()
+        );
         return;
     }
     let mut pods = Vec::new();
     for (name, text) in files_in(&root.join("manifests")) {
-        pods.extend(pods_in(&name, &text).into_iter().map(|(ns, pod)| (name.clone(), ns, pod)));
+        pods.extend(
+            pods_in(&name, &text)
+                .into_iter()
+                .map(|(ns, pod)| (name.clone(), ns, pod)),
+        );
     }
     for (name, text) in files_in(&root.join("admissionreviews")) {
         let review: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let request = if review["request"].is_object() { &review["request"] } else { &review };
+        let request = if review["request"].is_object() {
+            &review["request"]
+        } else {
+            &review
+        };
         if request["kind"]["kind"] == "Pod" && request["operation"] == "CREATE" {
-            let ns = request["namespace"].as_str().unwrap_or("default").to_owned();
+            let ns = request["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_owned();
             pods.push((name, ns, request["object"].clone()));
         }
     }
@@ -252,13 +283,38 @@ fn shared_fixtures_get_what_the_webhook_writes() {
 #[test]
 fn the_godebug_merge_table_is_the_engines() {
     let values = [
-        "", "http2client=0", "a=1, b=2", "a=1,", ",", "netdns=go", "netdns=go+1", "netdns=1+go",
-        "netdns=1", "http2client=0,netdns=2", "netdns=cgo", "netdns=cgo+1", "netdns=go+cgo",
-        "netdns=2+cgo", "a=1,netdns=go+cgo,b=2", "netdns=", "netdns=Go", "netdns=foo+3",
-        "netdns=go,netdns=go", "netdns=cgo,x=1,netdns=go", "netdns=go,x=1,netdns=cgo",
-        " netdns=go", "a=1,NETDNS=go", "netdns", "netdns=go, netdns=cgo", "netdns=1x+",
-        "netdns=go+cgo,netdns=1", "netdns=+", "netdns=go\n+1", "a=1,,b=2,netdns=1,netdns=cgo+7",
-        "x,netdns=cgo,x,netdns=cgo", "netdns=ü,ü=1",
+        "",
+        "http2client=0",
+        "a=1, b=2",
+        "a=1,",
+        ",",
+        "netdns=go",
+        "netdns=go+1",
+        "netdns=1+go",
+        "netdns=1",
+        "http2client=0,netdns=2",
+        "netdns=cgo",
+        "netdns=cgo+1",
+        "netdns=go+cgo",
+        "netdns=2+cgo",
+        "a=1,netdns=go+cgo,b=2",
+        "netdns=",
+        "netdns=Go",
+        "netdns=foo+3",
+        "netdns=go,netdns=go",
+        "netdns=cgo,x=1,netdns=go",
+        "netdns=go,x=1,netdns=cgo",
+        " netdns=go",
+        "a=1,NETDNS=go",
+        "netdns",
+        "netdns=go, netdns=cgo",
+        "netdns=1x+",
+        "netdns=go+cgo,netdns=1",
+        "netdns=+",
+        "netdns=go\n+1",
+        "a=1,,b=2,netdns=1,netdns=cgo+7",
+        "x,netdns=cgo,x,netdns=cgo",
+        "netdns=ü,ü=1",
     ];
     let mut pods = Vec::new();
     for value in values {
@@ -280,7 +336,10 @@ fn the_godebug_merge_table_is_the_engines() {
     let (proven, changed) = check_all(&pods);
     eprintln!("GODEBUG table: {proven} pod reviews equal to the engine's, {changed} changed");
     // Explicit cgo is kept by most policies; the other rows change something.
-    assert!(changed * 4 >= proven * 3, "only {changed} of {proven} changed");
+    assert!(
+        changed * 4 >= proven * 3,
+        "only {changed} of {proven} changed"
+    );
 }
 
 // --- generated pods ------------------------------------------------------------
@@ -299,11 +358,21 @@ fn image_corpus() -> Vec<String> {
                     continue;
                 }
                 let first = base.split('/').next().unwrap_or_default();
-                let anchored = base.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+                let anchored =
+                    base.contains('/') && (first.contains(['.', ':']) || first == "localhost");
                 let prefixes: &[&str] = if anchored {
                     &["", "mirror.example/"]
                 } else {
-                    &["", "docker.io/", "index.docker.io/", "localhost/", "localhost:5000/team/", "docker.io/library/", "other/", "harbor.corp:8443/mirror/"]
+                    &[
+                        "",
+                        "docker.io/",
+                        "index.docker.io/",
+                        "localhost/",
+                        "localhost:5000/team/",
+                        "docker.io/library/",
+                        "other/",
+                        "harbor.corp:8443/mirror/",
+                    ]
                 };
                 for (i, p) in prefixes.iter().enumerate() {
                     let s = suffixes[i % suffixes.len()];
@@ -316,10 +385,21 @@ fn image_corpus() -> Vec<String> {
     }
     images.extend(pod_strategies::IMAGES.iter().map(|i| i.to_string()));
     for extra in [
-        "", ":latest", "@sha256:abc", " loggieio/loggie:1 ", "LOGGIE", "library/loggie",
-        "registry-1.docker.io/library/promtail:1", "registry.datadoghq.com:443/agent",
-        "index.docker.io/datadog/agent", "team/app", "registry.example.com:5000/team/app:1.0",
-        "registry.example.com:5000/team/agent", "a//promtail", "promtail:", "grafana/promtail:x@",
+        "",
+        ":latest",
+        "@sha256:abc",
+        " loggieio/loggie:1 ",
+        "LOGGIE",
+        "library/loggie",
+        "registry-1.docker.io/library/promtail:1",
+        "registry.datadoghq.com:443/agent",
+        "index.docker.io/datadog/agent",
+        "team/app",
+        "registry.example.com:5000/team/app:1.0",
+        "registry.example.com:5000/team/agent",
+        "a//promtail",
+        "promtail:",
+        "grafana/promtail:x@",
     ] {
         images.insert(extra.to_owned());
     }
@@ -343,8 +423,14 @@ fn policy_yaml() -> impl Strategy<Value = String> {
     let containers = prop::sample::select(vec!["matching", "all"]);
     (containers, any::<bool>(), selectors, any::<bool>(), catalog).prop_map(
         |(containers, override_cgo, selectors, skip, catalog)| {
-            let skip = if skip { "skipNamespaces: [skipped]\n" } else { "" };
-            format!("containers: {containers}\noverrideCgo: {override_cgo}\n{selectors}{skip}{catalog}")
+            let skip = if skip {
+                "skipNamespaces: [skipped]\n"
+            } else {
+                ""
+            };
+            format!(
+                "containers: {containers}\noverrideCgo: {override_cgo}\n{selectors}{skip}{catalog}"
+            )
         },
     )
 }

@@ -24,34 +24,57 @@ const PER_EVALUATION: u64 = 10_000_000;
 /// Every expression of the exported policy: match conditions, variables, mutation.
 fn expressions(policy_yaml: &str) -> Vec<(String, String)> {
     let engine = Engine::new(Policy::from_yaml(policy_yaml).expect("policy")).expect("engine");
-    let exported = admission_policy::export(&engine, &ExportOptions::new(ApiVersion::V1)).expect("export");
+    let exported =
+        admission_policy::export(&engine, &ExportOptions::new(ApiVersion::V1)).expect("export");
     let spec = &exported.policy["spec"];
     let named = |list: &Value| -> Vec<(String, String)> {
         list.as_array()
             .into_iter()
             .flatten()
-            .map(|v| (v["name"].as_str().unwrap_or_default().to_owned(), v["expression"].as_str().unwrap_or_default().to_owned()))
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap_or_default().to_owned(),
+                    v["expression"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect()
     };
     let mut all = named(&spec["matchConditions"]);
     all.extend(named(&spec["variables"]));
-    all.push(("mutation".into(), spec["mutations"][0]["jsonPatch"]["expression"].as_str().unwrap_or_default().to_owned()));
+    all.push((
+        "mutation".into(),
+        spec["mutations"][0]["jsonPatch"]["expression"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    ));
     all
 }
 
 fn size(containers: u64, env: u64) -> PodSize {
-    PodSize { init_containers: containers.div_ceil(4), containers, env_per_container: env, string_len: 128, annotations: 20, split_items: 16 }
+    PodSize {
+        init_containers: containers.div_ceil(4),
+        containers,
+        env_per_container: env,
+        string_len: 128,
+        annotations: 20,
+        split_items: 16,
+    }
 }
 
 /// (largest single expression and its name, total) for a pod of `size`.
 fn costs(policy_yaml: &str, size: PodSize) -> ((u64, String), u64) {
     let costs = estimate(&expressions(policy_yaml), size);
     let total = costs.iter().map(|(_, c)| c).sum();
-    let (name, max) = costs.into_iter().max_by_key(|(_, c)| *c).expect("expressions");
+    let (name, max) = costs
+        .into_iter()
+        .max_by_key(|(_, c)| *c)
+        .expect("expressions");
     ((max, name), total)
 }
 
-const POLICY: &str = "containers: all\nselectors: [{matchLabels: {app: x}}]\nskipNamespaces: [kube-system]";
+const POLICY: &str =
+    "containers: all\nselectors: [{matchLabels: {app: x}}]\nskipNamespaces: [kube-system]";
 
 #[test]
 fn cost_grows_linearly_with_env_entries_and_at_most_quadratically_with_containers() {
@@ -67,8 +90,14 @@ fn cost_grows_linearly_with_env_entries_and_at_most_quadratically_with_container
             let (_, base) = costs(POLICY, size(containers, env));
             let (_, more_env) = costs(POLICY, size(containers, env * 2));
             let (_, more_containers) = costs(POLICY, size(containers * 2, env));
-            assert!(more_env > base && more_env * 10 <= base * 21, "env x2: {base} -> {more_env}");
-            assert!(more_containers > base && more_containers <= base * 4, "containers x2: {base} -> {more_containers}");
+            assert!(
+                more_env > base && more_env * 10 <= base * 21,
+                "env x2: {base} -> {more_env}"
+            );
+            assert!(
+                more_containers > base && more_containers <= base * 4,
+                "containers x2: {base} -> {more_containers}"
+            );
         }
     }
 }
@@ -81,7 +110,10 @@ fn pods_far_beyond_real_ones_stay_within_the_budgets() {
     for policy in ["", POLICY, "overrideCgo: true"] {
         let ((max, name), total) = costs(policy, size(100, 100));
         assert!(max < PER_EXPRESSION, "{name}: {max} for policy {policy:?}");
-        assert!(total < PER_EVALUATION, "total {total} for policy {policy:?}");
+        assert!(
+            total < PER_EVALUATION,
+            "total {total} for policy {policy:?}"
+        );
     }
     // Where the per-expression budget runs out, for the README's figure.
     let mut containers = 100;
@@ -90,4 +122,3 @@ fn pods_far_beyond_real_ones_stay_within_the_budgets() {
     }
     eprintln!("with 100 env entries each, the budget holds up to at least {containers} containers");
 }
-

@@ -18,16 +18,21 @@ fn export(policy_yaml: &str, options: &ExportOptions) -> admission_policy::Admis
 /// Decodes `doc` as `T` and encodes it again: the same JSON means every field is
 /// one the type knows, spelt and shaped as the API has it.
 fn round_trip<T: DeserializeOwned + Serialize>(doc: &Value) {
-    let typed: T = serde_json::from_value(doc.clone())
-        .unwrap_or_else(|e| panic!("{e}: {doc:#}"));
+    let typed: T = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{e}: {doc:#}"));
     let again = serde_json::to_value(&typed).expect("encode");
-    assert_eq!(&again, doc, "a field was lost or changed by {}", std::any::type_name::<T>());
+    assert_eq!(
+        &again,
+        doc,
+        "a field was lost or changed by {}",
+        std::any::type_name::<T>()
+    );
 }
 
 #[test]
 fn the_objects_decode_with_k8s_openapi_for_every_api_version() {
     use k8s_openapi::api::admissionregistration::{v1, v1alpha1, v1beta1};
-    let policy = "containers: all\nselectors: [{matchLabels: {app: x}}]\nskipNamespaces: [kube-system]";
+    let policy =
+        "containers: all\nselectors: [{matchLabels: {app: x}}]\nskipNamespaces: [kube-system]";
     for version in [ApiVersion::V1, ApiVersion::V1beta1, ApiVersion::V1alpha1] {
         let exported = export(policy, &ExportOptions::new(version));
         assert_eq!(exported.policy["apiVersion"], version.api_version());
@@ -48,7 +53,10 @@ fn the_objects_decode_with_k8s_openapi_for_every_api_version() {
         }
         // A type of another version refuses the object: the apiVersion is checked.
         if version != ApiVersion::V1 {
-            assert!(serde_json::from_value::<v1::MutatingAdmissionPolicy>(exported.policy.clone()).is_err());
+            assert!(
+                serde_json::from_value::<v1::MutatingAdmissionPolicy>(exported.policy.clone())
+                    .is_err()
+            );
         }
     }
 }
@@ -79,8 +87,14 @@ fn the_objects_have_the_webhooks_shape() {
     assert_eq!(mutations[0]["patchType"], "JSONPatch");
     // The mutation only builds JSONPatch values from the last variable's records:
     // all logic is in the variables the tests evaluate.
-    let expression = mutations[0]["jsonPatch"]["expression"].as_str().expect("expression");
-    assert!(expression.starts_with("variables.operations.map(o, JSONPatch{op: 'add', path: o.path, value: "), "{expression}");
+    let expression = mutations[0]["jsonPatch"]["expression"]
+        .as_str()
+        .expect("expression");
+    assert!(
+        expression
+            .starts_with("variables.operations.map(o, JSONPatch{op: 'add', path: o.path, value: "),
+        "{expression}"
+    );
     let variables: Vec<&str> = spec["variables"]
         .as_array()
         .expect("variables")
@@ -88,7 +102,10 @@ fn the_objects_have_the_webhooks_shape() {
         .map(|v| v["name"].as_str().expect("name"))
         .collect();
     assert_eq!(variables.last(), Some(&"operations"));
-    assert_eq!(exported.binding["spec"], json!({ "policyName": "netdns-guard" }));
+    assert_eq!(
+        exported.binding["spec"],
+        json!({ "policyName": "netdns-guard" })
+    );
     // Without --namespace only the namespace opt-out label remains.
     let exported = export("", &ExportOptions::new(ApiVersion::V1));
     assert_eq!(
@@ -112,7 +129,10 @@ fn the_header_says_what_a_native_policy_does_not_do() {
             .join(" ");
         assert!(header.contains(version.requirement()), "{header}");
         for limitation in LIMITATIONS {
-            assert!(header.contains(limitation), "missing {limitation:?} in {header}");
+            assert!(
+                header.contains(limitation),
+                "missing {limitation:?} in {header}"
+            );
         }
         assert!(header.contains("no warnings"), "{header}");
     }
@@ -121,19 +141,25 @@ fn the_header_says_what_a_native_policy_does_not_do() {
 #[test]
 fn strategies_cel_cannot_express_are_refused_by_name() {
     for strategy in ["resolver-config", "both"] {
-        let engine = Engine::new(Policy::from_yaml(&format!("strategy: {strategy}")).expect("policy"))
-            .expect("engine");
+        let engine =
+            Engine::new(Policy::from_yaml(&format!("strategy: {strategy}")).expect("policy"))
+                .expect("engine");
         let err = admission_policy::export(&engine, &ExportOptions::new(ApiVersion::V1))
             .expect_err("refused")
             .to_string();
-        assert!(err.contains(strategy) && err.contains("dnsConfig") && err.contains("nsswitch"), "{err}");
+        assert!(
+            err.contains(strategy) && err.contains("dnsConfig") && err.contains("nsswitch"),
+            "{err}"
+        );
     }
     let engine = Engine::new(Policy::default()).expect("engine");
     let options = ExportOptions {
         namespace: Some("Not_A_Namespace".into()),
         ..ExportOptions::new(ApiVersion::V1)
     };
-    let err = admission_policy::export(&engine, &options).expect_err("refused").to_string();
+    let err = admission_policy::export(&engine, &options)
+        .expect_err("refused")
+        .to_string();
     assert!(err.contains("Not_A_Namespace"), "{err}");
 }
 
@@ -146,15 +172,31 @@ fn the_cli_prints_the_policy_and_the_binding() {
     let dir = std::env::temp_dir().join(format!("netdns-guard-export-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("policy.yaml");
-    std::fs::write(&config, "overrideCgo: true\nskipNamespaces: [kube-system]\n").expect("policy file");
+    std::fs::write(
+        &config,
+        "overrideCgo: true\nskipNamespaces: [kube-system]\n",
+    )
+    .expect("policy file");
     let output = binary()
-        .args(["export", "--format", "admission-policy", "--api-version", "v1beta1", "--namespace", "ops"])
+        .args([
+            "export",
+            "--format",
+            "admission-policy",
+            "--api-version",
+            "v1beta1",
+            "--namespace",
+            "ops",
+        ])
         .arg("--config")
         .arg(&config)
         .env_remove("NETDNS_GUARD_CONFIG")
         .output()
         .expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).expect("utf-8");
     let docs: Vec<Value> = text
         .split("\n---\n")
@@ -173,7 +215,13 @@ fn the_cli_prints_the_policy_and_the_binding() {
     assert_eq!(docs[1], expected.binding);
 
     let output = binary()
-        .args(["export", "--format", "admission-policy", "--api-version", "v2"])
+        .args([
+            "export",
+            "--format",
+            "admission-policy",
+            "--api-version",
+            "v2",
+        ])
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(2));

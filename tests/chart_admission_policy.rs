@@ -54,16 +54,26 @@ fn template(helm: &Path, dir: &Path, values: &str, args: &[&str]) -> Output {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("netdns-guard-chart-ap-{tag}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "netdns-guard-chart-ap-{tag}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
 
 fn documents(out: &Output) -> Vec<Value> {
-    assert!(out.status.success(), "helm failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let docs: Vec<Option<Value>> = serde_saphyr::from_multiple(&text).expect("YAML");
-    docs.into_iter().flatten().filter(|d| !d.is_null()).collect()
+    docs.into_iter()
+        .flatten()
+        .filter(|d| !d.is_null())
+        .collect()
 }
 
 /// Policy values the chart and the binary both get (containers, overrideCgo,
@@ -81,13 +91,24 @@ fn admission_policy_mode_renders_exactly_what_export_writes() {
         let dir = temp_dir(&format!("same{major}"));
         for policy in POLICIES {
             for version in [ApiVersion::V1, ApiVersion::V1beta1, ApiVersion::V1alpha1] {
-                let values = format!("mode: admission-policy\nadmissionPolicy: {{apiVersion: {version}}}\npolicy: {policy}\n");
+                let values = format!(
+                    "mode: admission-policy\nadmissionPolicy: {{apiVersion: {version}}}\npolicy: {policy}\n"
+                );
                 let api = format!("{}/MutatingAdmissionPolicy", version.api_version());
                 let docs = documents(&template(&helm, &dir, &values, &["--api-versions", &api]));
-                let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap_or_default()).collect();
-                assert_eq!(kinds, ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"], "helm{major} {values}");
+                let kinds: Vec<&str> = docs
+                    .iter()
+                    .map(|d| d["kind"].as_str().unwrap_or_default())
+                    .collect();
+                assert_eq!(
+                    kinds,
+                    ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"],
+                    "helm{major} {values}"
+                );
 
-                let engine = Engine::new(Policy::from_yaml(&format!("{policy}\n")).expect("policy")).expect("engine");
+                let engine =
+                    Engine::new(Policy::from_yaml(&format!("{policy}\n")).expect("policy"))
+                        .expect("engine");
                 let options = ExportOptions {
                     namespace: Some(NAMESPACE.into()),
                     ..ExportOptions::new(version)
@@ -95,7 +116,10 @@ fn admission_policy_mode_renders_exactly_what_export_writes() {
                 let exported = admission_policy::export(&engine, &options).expect("export");
                 assert_eq!(docs[0]["apiVersion"], version.api_version());
                 assert_eq!(docs[1]["apiVersion"], version.api_version());
-                assert_eq!(docs[0]["spec"], exported.policy["spec"], "helm{major}, policy {policy}");
+                assert_eq!(
+                    docs[0]["spec"], exported.policy["spec"],
+                    "helm{major}, policy {policy}"
+                );
                 let name = docs[0]["metadata"]["name"].as_str().expect("name");
                 assert_eq!(docs[1]["spec"]["policyName"], name);
             }
@@ -109,23 +133,44 @@ fn admission_policy_mode_refuses_a_cluster_without_the_api() {
     for (major, helm) in helms() {
         let dir = temp_dir(&format!("refuse{major}"));
         for version in ["v1", "v1beta1", "v1alpha1"] {
-            let values = format!("mode: admission-policy\nadmissionPolicy: {{apiVersion: {version}}}\n");
+            let values =
+                format!("mode: admission-policy\nadmissionPolicy: {{apiVersion: {version}}}\n");
             // Helm's built-in capabilities stand for a cluster without the API.
             let out = template(&helm, &dir, &values, &[]);
-            assert!(!out.status.success(), "helm{major} rendered {version} without the API");
+            assert!(
+                !out.status.success(),
+                "helm{major} rendered {version} without the API"
+            );
             let err = String::from_utf8_lossy(&out.stderr);
             let gv = format!("admissionregistration.k8s.io/{version}");
-            assert!(err.contains(&format!("does not serve {gv} MutatingAdmissionPolicy")), "{err}");
+            assert!(
+                err.contains(&format!("does not serve {gv} MutatingAdmissionPolicy")),
+                "{err}"
+            );
             // Serving another version is not enough.
             let other = if version == "v1" { "v1beta1" } else { "v1" };
-            let out = template(&helm, &dir, &values, &["--api-versions", &format!("admissionregistration.k8s.io/{other}/MutatingAdmissionPolicy")]);
-            assert!(!out.status.success(), "helm{major} rendered {version} with only {other}");
+            let out = template(
+                &helm,
+                &dir,
+                &values,
+                &[
+                    "--api-versions",
+                    &format!("admissionregistration.k8s.io/{other}/MutatingAdmissionPolicy"),
+                ],
+            );
+            assert!(
+                !out.status.success(),
+                "helm{major} rendered {version} with only {other}"
+            );
         }
         let out = template(
             &helm,
             &dir,
             "mode: admission-policy\npolicy: {strategy: both}\n",
-            &["--api-versions", "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"],
+            &[
+                "--api-versions",
+                "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
+            ],
         );
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("strategy both cannot be exported"));
@@ -139,13 +184,24 @@ fn admission_policy_mode_refuses_a_cluster_without_the_api() {
 fn webhook_mode_is_the_default_and_renders_no_policy() {
     for (major, helm) in helms() {
         let dir = temp_dir(&format!("webhook{major}"));
-        let api = ["--api-versions", "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"];
+        let api = [
+            "--api-versions",
+            "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
+        ];
         let docs = documents(&template(&helm, &dir, "{}\n", &api));
-        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap_or_default()).collect();
+        let kinds: Vec<&str> = docs
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap_or_default())
+            .collect();
         for kind in ["Deployment", "Service", "MutatingWebhookConfiguration"] {
             assert!(kinds.contains(&kind), "helm{major}: no {kind} in {kinds:?}");
         }
-        assert!(!kinds.iter().any(|k| k.starts_with("MutatingAdmissionPolicy")), "{kinds:?}");
+        assert!(
+            !kinds
+                .iter()
+                .any(|k| k.starts_with("MutatingAdmissionPolicy")),
+            "{kinds:?}"
+        );
         // Everything the webhook needs is left out in admission-policy mode, even
         // with the options that add objects switched on.
         let values = "mode: admission-policy\nremediate: {onInstall: true, cronJob: {enabled: true}}\nnetworkPolicy: {enabled: true}\nmetrics: {serviceMonitor: {enabled: true}}\n";

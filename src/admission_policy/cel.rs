@@ -129,8 +129,7 @@ fn glob_regex(component: &str) -> String {
 pub fn pattern_regex(pattern: &str) -> String {
     let components: Vec<&str> = pattern.split('/').collect();
     let first = components[0];
-    let anchored = components.len() > 1
-        && (first.contains(['.', ':']) || first == "localhost");
+    let anchored = components.len() > 1 && (first.contains(['.', ':']) || first == "localhost");
     if anchored {
         let registry = if DOCKER_HUB.contains(&first) {
             "docker\\.io".to_owned()
@@ -186,7 +185,9 @@ pub fn at_risk(k: &str, entries: &[&CatalogEntry]) -> String {
 /// Whether the GODEBUG item `i` is one Go reads as `netdns` or one a person meant
 /// as such (` netdns=go`, `NETDNS=go`, a bare `netdns`).
 pub fn netdns_like(i: &str) -> String {
-    format!("({i}.contains('=') ? {i}.substring(0, {i}.indexOf('=')) : {i}).trim().lowerAscii() == 'netdns'")
+    format!(
+        "({i}.contains('=') ? {i}.substring(0, {i}.indexOf('=')) : {i}).trim().lowerAscii() == 'netdns'"
+    )
 }
 
 /// Whether the `netdns` value `v` selects `mode` (`go` or `cgo`) the way Go parses

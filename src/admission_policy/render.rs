@@ -83,9 +83,13 @@ fn namespace_expressions(options: &ExportOptions) -> Vec<Value> {
 pub fn to_yaml(exported: &AdmissionPolicy) -> String {
     let version = exported.api_version;
     let mut out = String::new();
-    out.push_str("# netdns-guard as a native MutatingAdmissionPolicy and its binding: the apiserver\n");
+    out.push_str(
+        "# netdns-guard as a native MutatingAdmissionPolicy and its binding: the apiserver\n",
+    );
     out.push_str("# applies the env strategy itself (same targeting, same GODEBUG merge, same\n");
-    out.push_str("# netdns-guard.io/status annotation as the webhook), with no webhook, Service or\n");
+    out.push_str(
+        "# netdns-guard.io/status annotation as the webhook), with no webhook, Service or\n",
+    );
     out.push_str("# certificate on the pod path.\n");
     out.push_str(&format!(
         "# {}: needs {}.\n",

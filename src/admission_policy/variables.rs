@@ -106,7 +106,9 @@ fn targeting(policy: &Policy) -> Vec<Named> {
         ),
         named(
             "optedIn",
-            format!("{key} in variables.annotations && string(variables.annotations[{key}]).lowerAscii() == 'true'"),
+            format!(
+                "{key} in variables.annotations && string(variables.annotations[{key}]).lowerAscii() == 'true'"
+            ),
         ),
         named("skipped", skipped),
         named("selected", selected),
@@ -142,7 +144,10 @@ fn container_list(prefix: &str, field: &str, catalog: &[&CatalogEntry]) -> Vec<N
         ),
         named(
             &format!("{prefix}ImageKeys"),
-            format!("variables.{prefix}ImageNames.map(n, {})", cel::image_key("n")),
+            format!(
+                "variables.{prefix}ImageNames.map(n, {})",
+                cel::image_key("n")
+            ),
         ),
         named(
             &format!("{prefix}AtRisk"),

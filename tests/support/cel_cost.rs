@@ -24,8 +24,8 @@
 
 use std::collections::BTreeMap;
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue};
 use cel::Env;
+use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue};
 
 /// The pod an estimate is for: every bound the expressions' cost depends on.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +61,11 @@ impl Shape {
     fn element(&self) -> Shape {
         match self {
             Shape::List(_, e, _) => (**e).clone(),
-            Shape::Object(fields) => fields.values().max_by_key(|s| s.len()).cloned().unwrap_or(Shape::Scalar),
+            Shape::Object(fields) => fields
+                .values()
+                .max_by_key(|s| s.len())
+                .cloned()
+                .unwrap_or(Shape::Scalar),
             Shape::Str(n) => Shape::Str(*n),
             Shape::Scalar => Shape::Scalar,
         }
@@ -75,7 +79,12 @@ impl Shape {
 }
 
 fn object(fields: &[(&str, Shape)]) -> Shape {
-    Shape::Object(fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+    Shape::Object(
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    )
 }
 
 fn list_of(n: u64, element: Shape) -> Shape {
@@ -98,7 +107,11 @@ fn tenth(n: u64) -> u64 {
 /// The shapes of `object` and `request` for a pod of `size`.
 fn roots(size: PodSize) -> BTreeMap<String, Shape> {
     let s = Shape::Str(size.string_len);
-    let env = object(&[("name", s.clone()), ("value", s.clone()), ("valueFrom", object(&[]))]);
+    let env = object(&[
+        ("name", s.clone()),
+        ("value", s.clone()),
+        ("valueFrom", object(&[])),
+    ]);
     let container = object(&[
         ("name", s.clone()),
         ("image", s.clone()),
@@ -107,12 +120,28 @@ fn roots(size: PodSize) -> BTreeMap<String, Shape> {
     let list = |n| list_of(n, container.clone());
     let map = list_of(size.annotations, s.clone());
     let pod = object(&[
-        ("metadata", object(&[("annotations", map.clone()), ("labels", map), ("namespace", s.clone())])),
-        ("spec", object(&[("initContainers", list(size.init_containers)), ("containers", list(size.containers))])),
+        (
+            "metadata",
+            object(&[
+                ("annotations", map.clone()),
+                ("labels", map),
+                ("namespace", s.clone()),
+            ]),
+        ),
+        (
+            "spec",
+            object(&[
+                ("initContainers", list(size.init_containers)),
+                ("containers", list(size.containers)),
+            ]),
+        ),
     ]);
     let mut roots = BTreeMap::new();
     roots.insert("object".to_owned(), pod);
-    roots.insert("request".to_owned(), object(&[("namespace", Shape::Str(63))]));
+    roots.insert(
+        "request".to_owned(),
+        object(&[("namespace", Shape::Str(63))]),
+    );
     roots
 }
 
@@ -206,7 +235,10 @@ impl Estimator {
                 self.scopes.push(result_scope);
                 let (result_cost, result) = self.cost(&c.result);
                 self.scopes.pop();
-                (range_cost + init_cost + n * (cond_cost + step_cost) + result_cost, result)
+                (
+                    range_cost + init_cost + n * (cond_cost + step_cost) + result_cost,
+                    result,
+                )
             }
             Expr::Unspecified => (0, Shape::Scalar),
             Expr::Call(call) => self.call(&call.func_name, call.target.as_deref(), &call.args),
@@ -215,7 +247,10 @@ impl Estimator {
 
     /// A comprehension step: appending to the accumulator counts 1, not a copy.
     fn step_cost(&mut self, step: &IdedExpr, accu: &str) -> (u64, Shape) {
-        self.scopes.push(BTreeMap::from([(accu.to_owned(), list_of(0, Shape::Scalar))]));
+        self.scopes.push(BTreeMap::from([(
+            accu.to_owned(),
+            list_of(0, Shape::Scalar),
+        )]));
         let result = self.cost(step);
         self.scopes.pop();
         result
@@ -245,7 +280,11 @@ impl Estimator {
             // than a field.
             "split" => (
                 tenth(len(0)),
-                Shape::List((len(0) + 1).min(self.split_items), Box::new(Shape::Str(len(0).min(l))), len(0)),
+                Shape::List(
+                    (len(0) + 1).min(self.split_items),
+                    Box::new(Shape::Str(len(0).min(l))),
+                    len(0),
+                ),
             ),
             "join" => {
                 let total = total_of(&shapes[0]) + len(0);
@@ -254,11 +293,17 @@ impl Estimator {
             "indexOf" | "lastIndexOf" if matches!(shapes.first(), Some(Shape::List(..))) => {
                 (len(0) * tenth(shapes[0].element().len()), Shape::Scalar)
             }
-            "contains" | "startsWith" | "endsWith" | "indexOf" | "lastIndexOf" => (tenth(len(0)), Shape::Scalar),
+            "contains" | "startsWith" | "endsWith" | "indexOf" | "lastIndexOf" => {
+                (tenth(len(0)), Shape::Scalar)
+            }
             "substring" | "trim" | "lowerAscii" => (tenth(len(0)), Shape::Str(len(0))),
             "_+_" => match (&shapes[0], &shapes[1]) {
                 (Shape::List(a, e, t), Shape::List(b, f, u)) => {
-                    let e = if e.len() >= f.len() { e.clone() } else { f.clone() };
+                    let e = if e.len() >= f.len() {
+                        e.clone()
+                    } else {
+                        f.clone()
+                    };
                     (tenth(a + b), Shape::List(a + b, e, t + u))
                 }
                 _ => (tenth(len(0) + len(1)), Shape::Str(len(0) + len(1))),

@@ -51,7 +51,10 @@ fn find(args: Vec<CowVal<'_, '_>>) -> Result<CowVal<'static, 'static>, Execution
     let pattern = string_arg(&args[1])?;
     let re = regex::Regex::new(&pattern)
         .map_err(|e| ExecutionError::function_error("find", e.to_string()))?;
-    let found = re.find(&text).map(|m| m.as_str().to_owned()).unwrap_or_default();
+    let found = re
+        .find(&text)
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
     Ok(CowVal::owned(CelString::from(found)))
 }
 
@@ -75,8 +78,10 @@ fn position(
     };
     let needle = CelValue::try_from(&*args[1])?;
     let mut found = list.iter().enumerate().filter(|(_, v)| **v == needle);
-    let index = if last { found.last() } else { found.next() };
-    Ok(CowVal::owned(CelInt::from(index.map_or(-1, |(i, _)| i as i64))))
+    let index = if last { found.next_back() } else { found.next() };
+    Ok(CowVal::owned(CelInt::from(
+        index.map_or(-1, |(i, _)| i as i64),
+    )))
 }
 
 fn index_of(args: Vec<CowVal<'_, '_>>) -> Result<CowVal<'static, 'static>, ExecutionError> {
@@ -105,7 +110,12 @@ impl StructType for JsonPatchType {
             let want = match field.as_str() {
                 "op" | "path" | "from" => types::STRING_TYPE,
                 "value" => types::DYN_TYPE,
-                _ => return Err(ExecutionError::function_error("JSONPatch", format!("no field {field}"))),
+                _ => {
+                    return Err(ExecutionError::function_error(
+                        "JSONPatch",
+                        format!("no field {field}"),
+                    ));
+                }
             };
             if !want.is_assignable(&*value) {
                 return Err(ExecutionError::function_error(
@@ -123,8 +133,14 @@ impl StructType for JsonPatchType {
 fn kubernetes_env() -> Env {
     let mut env = Env::stdlib();
     cel::extensions::strings(&mut env).expect("strings extension");
-    env.add_member_overload("indexOf", "list_indexOf", types::LIST_TYPE, vec![types::DYN_TYPE], index_of)
-        .expect("list indexOf");
+    env.add_member_overload(
+        "indexOf",
+        "list_indexOf",
+        types::LIST_TYPE,
+        vec![types::DYN_TYPE],
+        index_of,
+    )
+    .expect("list indexOf");
     env.add_member_overload(
         "lastIndexOf",
         "list_lastIndexOf",
@@ -141,8 +157,10 @@ fn kubernetes_env() -> Env {
         find,
     )
     .expect("find");
-    env.add_type(JsonPatchType(types::Type::new_struct("JSONPatch".to_owned())))
-        .expect("JSONPatch type");
+    env.add_type(JsonPatchType(types::Type::new_struct(
+        "JSONPatch".to_owned(),
+    )))
+    .expect("JSONPatch type");
     env
 }
 
@@ -159,7 +177,10 @@ fn named(list: &Value, env: &Env, what: &str) -> Result<Vec<(String, Program)>, 
         .map(|item| {
             let name = item["name"].as_str().unwrap_or_default().to_owned();
             let expression = item["expression"].as_str().unwrap_or_default();
-            Ok((name.clone(), compile(env, &format!("{what} {name}"), expression)?))
+            Ok((
+                name.clone(),
+                compile(env, &format!("{what} {name}"), expression)?,
+            ))
         })
         .collect()
 }
@@ -171,14 +192,19 @@ impl Evaluator {
         let spec = &policy["spec"];
         let conditions = named(&spec["matchConditions"], &env, "matchCondition")?;
         let variables = named(&spec["variables"], &env, "variable")?;
-        let mutations = spec["mutations"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let mutations = spec["mutations"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let [mutation] = mutations else {
             return Err(format!("expected one mutation, got {}", mutations.len()));
         };
         if mutation["patchType"] != "JSONPatch" {
             return Err(format!("not a JSONPatch mutation: {mutation}"));
         }
-        let expression = mutation["jsonPatch"]["expression"].as_str().unwrap_or_default();
+        let expression = mutation["jsonPatch"]["expression"]
+            .as_str()
+            .unwrap_or_default();
         let mutation = compile(&env, "mutation", expression)?;
         Ok(Evaluator {
             env: Arc::new(env),
@@ -192,8 +218,10 @@ impl Evaluator {
     pub fn run(&self, pod: &Value, namespace: &str) -> Result<Outcome, String> {
         let mut ctx = Context::with_env(Arc::clone(&self.env));
         ctx.add_variable("object", pod).map_err(|e| e.to_string())?;
-        ctx.add_variable("oldObject", Value::Null).map_err(|e| e.to_string())?;
-        ctx.add_variable("request", request(namespace)).map_err(|e| e.to_string())?;
+        ctx.add_variable("oldObject", Value::Null)
+            .map_err(|e| e.to_string())?;
+        ctx.add_variable("request", request(namespace))
+            .map_err(|e| e.to_string())?;
         for (name, program) in &self.conditions {
             match program.execute(&ctx) {
                 Ok(CelValue::Bool(true)) => {}

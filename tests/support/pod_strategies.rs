@@ -304,4 +304,3 @@ pub fn pod_with(images: Vec<String>) -> impl Strategy<Value = Value> {
         pod
     })
 }
-

@@ -16,8 +16,16 @@
 //! ([`LIMITATIONS`]), never dropped silently; a policy it cannot express at all
 //! (strategy `resolver-config` or `both`) is refused with [`ExportError`].
 //!
-//! The tests (`tests/admission_policy.rs`) evaluate the exported expressions with
-//! the `cel` crate and compare the patched pods with the engine's.
+//! Proof (`tests/admission_policy*.rs`): the exported match condition, every
+//! variable and the mutation, `JSONPatch{…}` values included, are evaluated with the
+//! `cel` crate (plus Kubernetes' `indexOf`/`lastIndexOf`/`find` and the `JSONPatch`
+//! type, declared by the test), the operations applied, and the pods compared with
+//! the engine's, and the result must be a fixed point. Not evaluated there:
+//! `matchConstraints` (checked for shape) and the apiserver's type checker, whose
+//! rules `cel.rs` follows. The cost of every expression is estimated over the parsed
+//! CEL for pods of growing size (linear in env entries, at most quadratic in
+//! containers: `indexOf` on the names) and stays within the apiserver's budgets for
+//! pods about the size of its 3 MiB request limit.
 
 pub mod cel;
 mod render;
@@ -136,7 +144,7 @@ pub const LIMITATIONS: &[&str] = &[
     "no warnings to whoever creates the pod: a kept netdns=cgo, a GODEBUG from valueFrom, a duplicated GODEBUG, envFrom, agent caveats (Loggie's static glibc) and the cgo triggers found are not reported (netdns-guard dry-run and scan still report them)",
     "no metrics and no log line per admission (the apiserver's own admission metrics only)",
     "the policy file and the image catalog are frozen at export: after changing the policy or upgrading netdns-guard, export and apply again (the webhook reloads its file)",
-    "an evaluation error, or a pod whose evaluation exceeds the apiserver's CEL cost budget (thousands of containers or env entries), is admitted unchanged (failurePolicy: Ignore), as when the webhook is down",
+    "an evaluation error, or a pod whose evaluation exceeds the apiserver's CEL cost budget (estimated beyond about a hundred containers with long GODEBUG values), is admitted unchanged (failurePolicy: Ignore), as when the webhook is down",
     "a pod whose containers share a name (which Kubernetes rejects after admission) may be patched differently",
     "pods that exist already are not changed: netdns-guard remediate --force restarts them (its check for a serving webhook does not apply here)",
 ];

@@ -78,7 +78,11 @@ fn position(
     };
     let needle = CelValue::try_from(&*args[1])?;
     let mut found = list.iter().enumerate().filter(|(_, v)| **v == needle);
-    let index = if last { found.next_back() } else { found.next() };
+    let index = if last {
+        found.next_back()
+    } else {
+        found.next()
+    };
     Ok(CowVal::owned(CelInt::from(
         index.map_or(-1, |(i, _)| i as i64),
     )))

@@ -55,7 +55,7 @@ enum Command {
     Remediate(RemediateArgs),
 
     /// Print the policy in another form: a native MutatingAdmissionPolicy and its
-    /// binding, which make the apiserver apply the env fix itself (no webhook).
+    /// binding, which make the apiserver apply the fix itself (no webhook).
     Export(ExportArgs),
 }
 

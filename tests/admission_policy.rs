@@ -22,11 +22,10 @@ mod support {
     pub mod pod_strategies;
 }
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use netdns_guard::admission_policy::{self, AdmissionPolicy, ApiVersion, ExportOptions};
 use netdns_guard::engine::catalog::builtin_entries;
@@ -34,6 +33,7 @@ use netdns_guard::engine::model::PodView;
 use netdns_guard::manifest::{pod_pointer, stream};
 use netdns_guard::{Engine, Policy};
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -53,9 +53,11 @@ fn exported(policy_yaml: &str) -> (Engine, AdmissionPolicy) {
 }
 
 /// A pod as the apiserver's JSON encoding of a `v1.Pod` shows it to CEL: metadata
-/// always present, and the `omitempty` fields the policy reads dropped when empty.
+/// always present, no `null` fields, and the `omitempty` fields the policy reads
+/// dropped when empty.
 fn apiserver_view(pod: &Value) -> Value {
     let mut pod = pod.clone();
+    drop_nulls(&mut pod);
     if !pod["metadata"].is_object() {
         pod["metadata"] = json!({});
     }
@@ -103,6 +105,18 @@ fn apiserver_view(pod: &Value) -> Value {
         }
     }
     pod
+}
+
+/// A `null` field decodes to Go's zero value, which the encoding then omits.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 fn is_empty_list(v: &Value) -> bool {
@@ -205,6 +219,8 @@ const POLICIES: &[&str] = &[
     "overrideCgo: true",
     "selectors: [{matchLabels: {app.kubernetes.io/name: fluent-bit}}]\nskipNamespaces: [kube-system]",
     "catalog: {remove: [datadog-agent], add: [{id: fb, name: FB, risk: at-risk, reason: test, images: [fluent/fluent-bit*]}]}",
+    "strategy: resolver-config",
+    "strategy: both\ncontainers: all\nresolverConfig: {goFloor: \"1.20\"}",
 ];
 
 fn check_all(pods: &[(String, String, Value)]) -> (usize, usize) {
@@ -224,122 +240,129 @@ fn check_all(pods: &[(String, String, Value)]) -> (usize, usize) {
 
 #[test]
 fn bundled_examples_get_what_the_webhook_writes() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/manifests");
-    let pods: Vec<_> = files_in(&dir)
-        .iter()
-        .flat_map(|(name, text)| {
-            pods_in(name, text)
-                .into_iter()
-                .map(move |(ns, pod)| (name.clone(), ns, pod))
-        })
-        .collect();
-    assert!(pods.len() >= 8, "{} pods in the examples", pods.len());
-    let (proven, changed) = check_all(&pods);
-    eprintln!("examples: {proven} pod reviews equal to the engine's, {changed} changed");
-    assert!(changed >= POLICIES.len() * 3, "only {changed} changed");
+    on_a_large_stack(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/manifests");
+        let pods: Vec<_> = files_in(&dir)
+            .iter()
+            .flat_map(|(name, text)| {
+                pods_in(name, text)
+                    .into_iter()
+                    .map(move |(ns, pod)| (name.clone(), ns, pod))
+            })
+            .collect();
+        assert!(pods.len() >= 8, "{} pods in the examples", pods.len());
+        let (proven, changed) = check_all(&pods);
+        eprintln!("examples: {proven} pod reviews equal to the engine's, {changed} changed");
+        assert!(changed >= POLICIES.len() * 3, "only {changed} changed");
+    });
 }
 
 #[test]
 fn shared_fixtures_get_what_the_webhook_writes() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if !root.is_dir() {
-        eprintln!(
-            "skipped: {} does not exist (see ARCHITECTURE.md, Shared fixtures)",
-            root.display()
-        );
-        return;
-    }
-    let mut pods = Vec::new();
-    for (name, text) in files_in(&root.join("manifests")) {
-        pods.extend(
-            pods_in(&name, &text)
-                .into_iter()
-                .map(|(ns, pod)| (name.clone(), ns, pod)),
-        );
-    }
-    for (name, text) in files_in(&root.join("admissionreviews")) {
-        let review: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let request = if review["request"].is_object() {
-            &review["request"]
-        } else {
-            &review
-        };
-        if request["kind"]["kind"] == "Pod" && request["operation"] == "CREATE" {
-            let ns = request["namespace"]
-                .as_str()
-                .unwrap_or("default")
-                .to_owned();
-            pods.push((name, ns, request["object"].clone()));
+    on_a_large_stack(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+        if !root.is_dir() {
+            eprintln!(
+                "skipped: {} does not exist (see ARCHITECTURE.md, Shared fixtures)",
+                root.display()
+            );
+            return;
         }
-    }
-    assert!(pods.len() >= 10, "{} pods in the fixtures", pods.len());
-    let (proven, changed) = check_all(&pods);
-    eprintln!("shared fixtures: {proven} pod reviews equal to the engine's, {changed} changed");
-    assert!(changed > 0);
+        let mut pods = Vec::new();
+        for (name, text) in files_in(&root.join("manifests")) {
+            pods.extend(
+                pods_in(&name, &text)
+                    .into_iter()
+                    .map(|(ns, pod)| (name.clone(), ns, pod)),
+            );
+        }
+        for (name, text) in files_in(&root.join("admissionreviews")) {
+            let review: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let request = if review["request"].is_object() {
+                &review["request"]
+            } else {
+                &review
+            };
+            if request["kind"]["kind"] == "Pod" && request["operation"] == "CREATE" {
+                let ns = request["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_owned();
+                pods.push((name, ns, request["object"].clone()));
+            }
+        }
+        assert!(pods.len() >= 10, "{} pods in the fixtures", pods.len());
+        let (proven, changed) = check_all(&pods);
+        eprintln!("shared fixtures: {proven} pod reviews equal to the engine's, {changed} changed");
+        assert!(changed > 0);
+    });
 }
 
 /// Every row of the GODEBUG merge table, and the odd spellings around it, in a
 /// container, an init container and a duplicated entry.
 #[test]
 fn the_godebug_merge_table_is_the_engines() {
-    let values = [
-        "",
-        "http2client=0",
-        "a=1, b=2",
-        "a=1,",
-        ",",
-        "netdns=go",
-        "netdns=go+1",
-        "netdns=1+go",
-        "netdns=1",
-        "http2client=0,netdns=2",
-        "netdns=cgo",
-        "netdns=cgo+1",
-        "netdns=go+cgo",
-        "netdns=2+cgo",
-        "a=1,netdns=go+cgo,b=2",
-        "netdns=",
-        "netdns=Go",
-        "netdns=foo+3",
-        "netdns=go,netdns=go",
-        "netdns=cgo,x=1,netdns=go",
-        "netdns=go,x=1,netdns=cgo",
-        " netdns=go",
-        "a=1,NETDNS=go",
-        "netdns",
-        "netdns=go, netdns=cgo",
-        "netdns=1x+",
-        "netdns=go+cgo,netdns=1",
-        "netdns=+",
-        "netdns=go\n+1",
-        "a=1,,b=2,netdns=1,netdns=cgo+7",
-        "x,netdns=cgo,x,netdns=cgo",
-        "netdns=ü,ü=1",
-    ];
-    let mut pods = Vec::new();
-    for value in values {
-        let container = |name: &str| {
-            json!({ "name": name, "image": "loggieio/loggie:v1.5.0",
-                    "env": [{ "name": "GODEBUG", "value": "first" }, { "name": "GODEBUG", "value": value }] })
-        };
-        let single = json!({ "name": "one", "image": "grafana/promtail", "env": [{ "name": "GODEBUG", "value": value }] });
-        pods.push((
-            format!("GODEBUG={value:?}"),
-            "default".to_owned(),
-            json!({ "metadata": { "name": "p" }, "spec": {
-                "initContainers": [container("init")],
-                "containers": [single, container("twice"),
-                    { "name": "unseen", "image": "loggie", "env": [{ "name": "GODEBUG", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }] }],
-            }}),
-        ));
-    }
-    let (proven, changed) = check_all(&pods);
-    eprintln!("GODEBUG table: {proven} pod reviews equal to the engine's, {changed} changed");
-    // Explicit cgo is kept by most policies; the other rows change something.
-    assert!(
-        changed * 4 >= proven * 3,
-        "only {changed} of {proven} changed"
-    );
+    on_a_large_stack(|| {
+        let values = [
+            "",
+            "http2client=0",
+            "a=1, b=2",
+            "a=1,",
+            ",",
+            "netdns=go",
+            "netdns=go+1",
+            "netdns=1+go",
+            "netdns=1",
+            "http2client=0,netdns=2",
+            "netdns=cgo",
+            "netdns=cgo+1",
+            "netdns=go+cgo",
+            "netdns=2+cgo",
+            "a=1,netdns=go+cgo,b=2",
+            "netdns=",
+            "netdns=Go",
+            "netdns=foo+3",
+            "netdns=go,netdns=go",
+            "netdns=cgo,x=1,netdns=go",
+            "netdns=go,x=1,netdns=cgo",
+            " netdns=go",
+            "a=1,NETDNS=go",
+            "netdns",
+            "netdns=go, netdns=cgo",
+            "netdns=1x+",
+            "netdns=go+cgo,netdns=1",
+            "netdns=+",
+            "netdns=go\n+1",
+            "a=1,,b=2,netdns=1,netdns=cgo+7",
+            "x,netdns=cgo,x,netdns=cgo",
+            "netdns=ü,ü=1",
+        ];
+        let mut pods = Vec::new();
+        for value in values {
+            let container = |name: &str| {
+                json!({ "name": name, "image": "loggieio/loggie:v1.5.0",
+                        "env": [{ "name": "GODEBUG", "value": "first" }, { "name": "GODEBUG", "value": value }] })
+            };
+            let single = json!({ "name": "one", "image": "grafana/promtail", "env": [{ "name": "GODEBUG", "value": value }] });
+            pods.push((
+                format!("GODEBUG={value:?}"),
+                "default".to_owned(),
+                json!({ "metadata": { "name": "p" }, "spec": {
+                    "initContainers": [container("init")],
+                    "containers": [single, container("twice"),
+                        { "name": "unseen", "image": "loggie", "env": [{ "name": "GODEBUG", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }] }],
+                }}),
+            ));
+        }
+        let (proven, changed) = check_all(&pods);
+        eprintln!("GODEBUG table: {proven} pod reviews equal to the engine's, {changed} changed");
+        // Explicit cgo is kept by most policies; the other rows change something.
+        assert!(
+            changed * 4 >= proven * 3,
+            "only {changed} of {proven} changed"
+        );
+    });
 }
 
 // --- generated pods ------------------------------------------------------------
@@ -421,15 +444,19 @@ fn policy_yaml() -> impl Strategy<Value = String> {
         "catalog: {add: [{id: quiet, name: Quiet, risk: pure-go, reason: test, images: [grafana/promtail, beats/*, docker.io/loggieio/loggie]}]}\n",
     ]);
     let containers = prop::sample::select(vec!["matching", "all"]);
-    (containers, any::<bool>(), selectors, any::<bool>(), catalog).prop_map(
-        |(containers, override_cgo, selectors, skip, catalog)| {
+    let strategy = prop::sample::select(vec!["env", "env", "resolver-config", "both"]);
+    let floor = prop::sample::select(vec!["1.19", "1.20"]);
+    let shape = (containers, strategy, floor, any::<bool>());
+    (shape, selectors, any::<bool>(), catalog).prop_map(
+        |((containers, strategy, floor, override_cgo), selectors, skip, catalog)| {
             let skip = if skip {
                 "skipNamespaces: [skipped]\n"
             } else {
                 ""
             };
             format!(
-                "containers: {containers}\noverrideCgo: {override_cgo}\n{selectors}{skip}{catalog}"
+                "strategy: {strategy}\ncontainers: {containers}\noverrideCgo: {override_cgo}\n\
+                 resolverConfig: {{goFloor: \"{floor}\"}}\n{selectors}{skip}{catalog}"
             )
         },
     )
@@ -452,30 +479,52 @@ fn compiled(yaml: &str) -> Rc<(Engine, Evaluator)> {
     })
 }
 
-static GENERATED: AtomicUsize = AtomicUsize::new(0);
-static GENERATED_CHANGED: AtomicUsize = AtomicUsize::new(0);
+/// Runs `test` on a thread with a large stack: the `cel` crate's interpreter
+/// recurses once per nested sub-expression, deeper than a test thread's 2 MiB
+/// allow in a debug build.
+fn on_a_large_stack(test: impl FnOnce() + Send + 'static) {
+    let thread = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(test)
+        .expect("spawn");
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
 
 /// Generated cases; the count the report quotes.
 const CASES: u32 = 1200;
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
-
-    #[test]
-    fn generated_pods_get_what_the_webhook_writes(
-        pod in pod_with(image_corpus()),
-        yaml in policy_yaml(),
-    ) {
-        let compiled = compiled(&yaml);
-        let (engine, evaluator) = (&compiled.0, &compiled.1);
-        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
-        let changed = same_as_engine(engine, evaluator, &pod, &namespace)
-            .map_err(|e| TestCaseError::fail(format!("policy {yaml:?}: {e}")))?;
-        let total = GENERATED.fetch_add(1, Ordering::Relaxed) + 1;
-        let changed = GENERATED_CHANGED.fetch_add(usize::from(changed), Ordering::Relaxed) + usize::from(changed);
-        if total == CASES as usize {
-            eprintln!("generated: {total} pods equal to the engine's, {changed} of them changed");
-            prop_assert!(changed * 4 >= total, "only {changed} of {total} pods changed: the generator misses targets");
-        }
-    }
+#[test]
+fn generated_pods_get_what_the_webhook_writes() {
+    on_a_large_stack(|| {
+        let config = ProptestConfig {
+            cases: CASES,
+            ..ProptestConfig::default()
+        };
+        let counts = Cell::new((0usize, 0usize));
+        let strategy = (pod_with(image_corpus()), policy_yaml());
+        TestRunner::new(config)
+            .run(&strategy, |(pod, yaml)| {
+                let compiled = compiled(&yaml);
+                let (engine, evaluator) = (&compiled.0, &compiled.1);
+                let namespace = pod["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_owned();
+                let changed = same_as_engine(engine, evaluator, &pod, &namespace)
+                    .map_err(|e| TestCaseError::fail(format!("policy {yaml:?}: {e}")))?;
+                let (total, count) = counts.get();
+                counts.set((total + 1, count + usize::from(changed)));
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (total, changed) = counts.get();
+        eprintln!("generated: {total} pods equal to the engine's, {changed} of them changed");
+        assert!(total >= CASES as usize, "only {total} cases ran");
+        assert!(
+            changed * 4 >= total,
+            "only {changed} of {total} pods changed: the generator misses targets"
+        );
+    });
 }

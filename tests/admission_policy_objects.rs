@@ -139,17 +139,25 @@ fn the_header_says_what_a_native_policy_does_not_do() {
 }
 
 #[test]
-fn strategies_cel_cannot_express_are_refused_by_name() {
-    for strategy in ["resolver-config", "both"] {
-        let engine =
-            Engine::new(Policy::from_yaml(&format!("strategy: {strategy}")).expect("policy"))
-                .expect("engine");
-        let err = admission_policy::export(&engine, &ExportOptions::new(ApiVersion::V1))
-            .expect_err("refused")
-            .to_string();
+fn every_strategy_is_exported_and_bad_names_are_refused() {
+    use k8s_openapi::api::admissionregistration::v1;
+    for strategy in ["env", "resolver-config", "both"] {
+        let exported = export(
+            &format!("strategy: {strategy}"),
+            &ExportOptions::new(ApiVersion::V1),
+        );
+        round_trip::<v1::MutatingAdmissionPolicy>(&exported.policy);
+        let status = &exported.policy["spec"]["variables"]
+            .as_array()
+            .expect("variables")
+            .iter()
+            .find(|v| v["name"] == "status")
+            .expect("a status variable")["expression"];
         assert!(
-            err.contains(strategy) && err.contains("dnsConfig") && err.contains("nsswitch"),
-            "{err}"
+            status
+                .as_str()
+                .is_some_and(|s| s.starts_with(&format!("'{strategy}: "))),
+            "{status}"
         );
     }
     let engine = Engine::new(Policy::default()).expect("engine");
@@ -226,13 +234,17 @@ fn the_cli_prints_the_policy_and_the_binding() {
         .expect("run");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("v2"));
-    std::fs::write(&config, "strategy: both\n").expect("policy file");
     let output = binary()
-        .args(["export", "--format", "admission-policy", "--config"])
-        .arg(&config)
+        .args([
+            "export",
+            "--format",
+            "admission-policy",
+            "--namespace",
+            "Bad_Name",
+        ])
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("strategy both"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Bad_Name"));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,20 +1,21 @@
 //! The policy as a native `MutatingAdmissionPolicy` and its binding: the apiserver
-//! applies the engine's `env` fix itself, with no webhook on the pod path
+//! applies the engine's fix itself, with no webhook on the pod path
 //! (ARCHITECTURE.md, "Webhook or admission policy").
 //!
 //! [`export`] compiles a [`Policy`] and the engine's catalog into CEL: targeting in
 //! the engine's order (the opt-out annotation in a match condition; opt-in, skipped
 //! namespaces, label selectors and the catalog's at-risk images in variables), the
-//! GODEBUG merge with Go's parsing rules, and the status annotation. All the logic
-//! sits in `variables`, so that it can be evaluated outside an apiserver; the one
-//! mutation only turns the last variable's records into `JSONPatch` values.
+//! GODEBUG merge with Go's parsing rules, the `resolver-config` edits, and the status
+//! annotation. The logic sits in `variables`; the one mutation turns the last
+//! variable's records into `JSONPatch` values (for `resolver-config` it also
+//! filters the env lists and dnsConfig options it writes, from the object).
 //! JSONPatch rather than ApplyConfiguration, because an apply configuration cannot
 //! edit the last of two GODEBUG entries (the pod is rejected) and replaces atomic
 //! fields.
 //!
 //! What a native policy cannot do is written in the output's header
-//! ([`LIMITATIONS`]), never dropped silently; a policy it cannot express at all
-//! (strategy `resolver-config` or `both`) is refused with [`ExportError`].
+//! ([`LIMITATIONS`]), never dropped silently. Every strategy is exported: `env`
+//! here and in `variables.rs`, `resolver-config` (and `both`) in `resolver.rs`.
 //!
 //! Proof (`tests/admission_policy*.rs`): the exported match condition, every
 //! variable and the mutation, `JSONPatch{…}` values included, are evaluated with the
@@ -29,12 +30,12 @@
 
 pub mod cel;
 mod render;
+mod resolver;
 pub mod variables;
 
 use std::fmt;
 
 use netdns_guard_engine::Engine;
-use netdns_guard_engine::policy::Strategy;
 
 pub use render::to_yaml;
 
@@ -125,14 +126,6 @@ impl ExportOptions {
 /// A policy that cannot be written as a `MutatingAdmissionPolicy`.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// The strategy edits more than GODEBUG.
-    #[error(
-        "strategy {0}: only strategy env can be exported as a MutatingAdmissionPolicy; \
-         the resolver-config edits (removing LOCALDOMAIN/RES_OPTIONS/HOSTALIASES entries, \
-         rewriting dnsConfig options, the nsswitch.conf volume and mounts) are not \
-         generated as CEL; use the webhook, or strategy env"
-    )]
-    UnsupportedStrategy(Strategy),
     /// A name that Kubernetes would reject.
     #[error("{what} {value:?} is not a valid Kubernetes name")]
     BadName { what: &'static str, value: String },
@@ -141,7 +134,7 @@ pub enum ExportError {
 /// What the native policy does not do that the webhook does: written in the
 /// output's header so that whoever applies it knows.
 pub const LIMITATIONS: &[&str] = &[
-    "no warnings to whoever creates the pod: a kept netdns=cgo, a GODEBUG from valueFrom, a duplicated GODEBUG, envFrom, agent caveats (Loggie's static glibc) and the cgo triggers found are not reported (netdns-guard dry-run and scan still report them)",
+    "no warnings to whoever creates the pod: a kept netdns=cgo, a GODEBUG from valueFrom, a duplicated GODEBUG, envFrom, agent caveats (Loggie's static glibc), the cgo triggers found, and what resolver-config cannot fix (hostNetwork or dnsPolicy Default, .local names, named ports, an nsswitch.conf of the owner's) are not reported (netdns-guard dry-run and scan still report them)",
     "no metrics and no log line per admission (the apiserver's own admission metrics only)",
     "the policy file and the image catalog are frozen at export: after changing the policy or upgrading netdns-guard, export and apply again (the webhook reloads its file)",
     "an evaluation error, or a pod whose evaluation exceeds the apiserver's CEL cost budget (estimated beyond about a hundred containers with long GODEBUG values), is admitted unchanged (failurePolicy: Ignore), as when the webhook is down",
@@ -163,16 +156,13 @@ pub struct AdmissionPolicy {
 /// Writes the engine's policy as a `MutatingAdmissionPolicy` and its binding.
 pub fn export(engine: &Engine, options: &ExportOptions) -> Result<AdmissionPolicy, ExportError> {
     let policy = engine.policy();
-    if policy.strategy != Strategy::Env {
-        return Err(ExportError::UnsupportedStrategy(policy.strategy));
-    }
     check_name("name", &options.name)?;
     if let Some(ns) = &options.namespace {
         check_name("namespace", ns)?;
     }
     let catalog: Vec<_> = engine.catalog().entries().collect();
     let variables = variables::variables(policy, &catalog);
-    Ok(render::objects(options, &variables))
+    Ok(render::objects(options, policy, &variables))
 }
 
 /// A DNS-1123 label, as Kubernetes requires of names and namespaces.

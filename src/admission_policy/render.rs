@@ -1,13 +1,18 @@
 //! The policy and binding objects, and their YAML with the header that says what a
 //! native policy does not do.
 
+use netdns_guard_engine::policy::Policy;
 use serde_json::{Value, json};
 
 use super::variables::{self, Named};
 use super::{AdmissionPolicy, ExportOptions, LIMITATIONS};
 
 /// Builds both objects from the compiled variables.
-pub(super) fn objects(options: &ExportOptions, variables: &[Named]) -> AdmissionPolicy {
+pub(super) fn objects(
+    options: &ExportOptions,
+    policy: &Policy,
+    variables: &[Named],
+) -> AdmissionPolicy {
     let api_version = options.api_version.api_version();
     let labels = json!({
         "app.kubernetes.io/name": "netdns-guard",
@@ -42,7 +47,7 @@ pub(super) fn objects(options: &ExportOptions, variables: &[Named]) -> Admission
             "variables": named(variables),
             "mutations": [{
                 "patchType": "JSONPatch",
-                "jsonPatch": { "expression": variables::mutation() },
+                "jsonPatch": { "expression": variables::mutation(policy) },
             }],
         },
     });
@@ -83,14 +88,12 @@ fn namespace_expressions(options: &ExportOptions) -> Vec<Value> {
 pub fn to_yaml(exported: &AdmissionPolicy) -> String {
     let version = exported.api_version;
     let mut out = String::new();
-    out.push_str(
+    out.push_str(concat!(
         "# netdns-guard as a native MutatingAdmissionPolicy and its binding: the apiserver\n",
-    );
-    out.push_str("# applies the env strategy itself (same targeting, same GODEBUG merge, same\n");
-    out.push_str(
-        "# netdns-guard.io/status annotation as the webhook), with no webhook, Service or\n",
-    );
-    out.push_str("# certificate on the pod path.\n");
+        "# applies the fix itself, with the webhook's targeting, edits and\n",
+        "# netdns-guard.io/status annotation, and no webhook, Service or certificate on\n",
+        "# the pod path.\n",
+    ));
     out.push_str(&format!(
         "# {}: needs {}.\n",
         version.api_version(),

@@ -17,7 +17,7 @@ use netdns_guard_engine::policy::{ContainerScope, Policy};
 use netdns_guard_engine::targeting::INJECT_ANNOTATION;
 use netdns_guard_engine::{STATUS_ANNOTATION, env::GODEBUG, godebug::NETDNS_GO};
 
-use super::cel;
+use super::{cel, resolver};
 
 /// A named CEL expression (a match condition or a variable).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,8 @@ pub struct Named {
     pub expression: String,
 }
 
-fn named(name: &str, expression: String) -> Named {
+/// A named expression.
+pub(super) fn named(name: &str, expression: String) -> Named {
     Named {
         name: name.to_owned(),
         expression,
@@ -69,8 +70,15 @@ pub fn variables(policy: &Policy, catalog: &[&CatalogEntry]) -> Vec<Named> {
         out.push(target_indices(prefix, policy.containers));
         out.push(target_records(prefix, field));
     }
-    out.extend(godebug_merge(policy));
-    out.extend(operations(policy));
+    if policy.strategy.edits_env() {
+        out.extend(godebug_merge(policy));
+    }
+    if policy.strategy.edits_resolver() {
+        out.extend(resolver::variables(policy));
+        out.extend(resolver::operations(policy));
+    } else {
+        out.extend(operations(policy));
+    }
     out
 }
 
@@ -296,7 +304,10 @@ fn operations(policy: &Policy) -> Vec<Named> {
 }
 
 /// The JSONPatch mutation: only builds values from the operation records.
-pub fn mutation() -> String {
+pub fn mutation(policy: &Policy) -> String {
+    if policy.strategy.edits_resolver() {
+        return resolver::mutation(policy);
+    }
     format!(
         "variables.{OPERATIONS}.map(o, JSONPatch{{op: 'add', path: o.path, value: \
          o.shape == 'envList' ? dyn([{{'name': {g}, 'value': o.value}}]) : \

@@ -16,7 +16,8 @@
 //!
 //! The estimate walks the parsed expression once, with the size of every list and
 //! string bounded by a [`PodSize`] (every container has the same number of env
-//! entries, every string its maximum length), so it is an upper bound for such a
+//! entries, four volume mounts, every string its maximum length; the pod has 16
+//! dnsConfig options and a volume per container), so it is an upper bound for such a
 //! pod, not a measurement. A string split (a GODEBUG value, an image reference)
 //! gives at most `split_items` items, none longer than a field.
 
@@ -112,10 +113,15 @@ fn roots(size: PodSize) -> BTreeMap<String, Shape> {
         ("value", s.clone()),
         ("valueFrom", object(&[])),
     ]);
+    // Container names are DNS labels: at most 63 characters.
     let container = object(&[
-        ("name", s.clone()),
+        ("name", Shape::Str(63)),
         ("image", s.clone()),
         ("env", list_of(size.env_per_container, env)),
+        (
+            "volumeMounts",
+            list_of(4, object(&[("name", s.clone()), ("mountPath", s.clone())])),
+        ),
     ]);
     let list = |n| list_of(n, container.clone());
     let map = list_of(size.annotations, s.clone());
@@ -334,6 +340,18 @@ impl Estimator {
 /// The estimated cost of each named expression, in order, each reading the
 /// shapes of the earlier ones as `variables.NAME`.
 pub fn estimate(named: &[(String, String)], size: PodSize) -> Vec<(String, u64)> {
+    // The parser recurses once per nested sub-expression: deeper than a test
+    // thread's 2 MiB allow in a debug build.
+    let named = named.to_vec();
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || estimate_here(&named, size))
+        .expect("spawn")
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn estimate_here(named: &[(String, String)], size: PodSize) -> Vec<(String, u64)> {
     let env = Env::stdlib();
     let mut estimator = Estimator {
         scopes: vec![roots(size)],

@@ -3,9 +3,9 @@
 //! implementation of the rules.
 //!
 //! For every pod here (the shared fixtures, the bundled examples, a table of
-//! GODEBUG values and at least 1,000 generated pods under generated policies), the
-//! pod is first put in the form the apiserver hands to CEL (its JSON encoding drops
-//! empty strings, lists and maps). Then the engine's patch and the policy's
+//! GODEBUG values and 1,200 generated pods under generated policies of every
+//! strategy), the pod is first put in the form the apiserver hands to CEL (its JSON
+//! encoding drops nulls and empty strings, lists and maps). Then the engine's patch and the policy's
 //! operations are applied to it, and the two results must be the same pod; applying
 //! the policy again to its own result must produce no operation (reinvocation with
 //! `IfNeeded` is a fixed point).
@@ -13,9 +13,10 @@
 //! Evaluated: the match condition, every variable and the mutation expression,
 //! including its `JSONPatch{…}` values. Not evaluated: `matchConstraints` (the
 //! resource rule and the namespace selector are checked for their shape in
-//! `the_objects_decode_and_have_the_webhooks_shape`), and the apiserver's type
-//! checker, whose rules the expressions are written for (see the module doc of
-//! src/admission_policy/cel.rs).
+//! tests/admission_policy_objects.rs), the apiserver's type checker, whose rules the
+//! expressions are written for (see the module doc of src/admission_policy/cel.rs),
+//! and pods whose containers share a name (Kubernetes rejects them after admission;
+//! the generators name containers uniquely).
 
 mod support {
     pub mod cel_policy;

@@ -130,3 +130,63 @@ fn pods_far_beyond_real_ones_stay_within_the_budgets() {
     }
     eprintln!("with 100 env entries each, the budget holds up to at least {containers} containers");
 }
+
+/// What Kubernetes 1.31 (the library set a new expression on 1.32 is checked
+/// against) offers that the policy may call: the standard operators and macros,
+/// `string`/`int`/`dyn`, the strings extension (version 2), the list library's
+/// `indexOf`/`lastIndexOf`, the regex library's `find`, and `JSONPatch` values. Not
+/// `cel.bind`, two-variable comprehensions, the lists extension or optionals.
+const KUBERNETES_1_31: &[&str] = &[
+    "_&&_",
+    "_||_",
+    "!_",
+    "_==_",
+    "_!=_",
+    "_<_",
+    "_<=_",
+    "_>_",
+    "_>=_",
+    "_+_",
+    "_-_",
+    "_?_:_",
+    "_[_]",
+    "@in",
+    "@not_strictly_false",
+    "size",
+    "string",
+    "int",
+    "dyn",
+    "matches",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "split",
+    "join",
+    "substring",
+    "indexOf",
+    "lastIndexOf",
+    "trim",
+    "lowerAscii",
+    "find",
+    "struct JSONPatch",
+];
+
+#[test]
+fn only_functions_kubernetes_1_31_has_are_called() {
+    for policy in [
+        "",
+        POLICY,
+        "overrideCgo: true",
+        "strategy: both\nresolverConfig: {goFloor: \"1.20\"}",
+        "strategy: resolver-config",
+    ] {
+        for (name, expression) in expressions(policy) {
+            for function in support::cel_cost::functions(&expression) {
+                assert!(
+                    KUBERNETES_1_31.contains(&function.as_str()),
+                    "{name} calls {function}, which Kubernetes 1.31 lacks (policy {policy:?})"
+                );
+            }
+        }
+    }
+}

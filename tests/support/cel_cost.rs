@@ -372,3 +372,56 @@ fn estimate_here(named: &[(String, String)], size: PodSize) -> Vec<(String, u64)
     }
     costs
 }
+
+/// Every function and operator an expression calls, and the struct types it builds.
+pub fn functions(expression: &str) -> std::collections::BTreeSet<String> {
+    fn walk(e: &IdedExpr, out: &mut std::collections::BTreeSet<String>) {
+        match &e.expr {
+            Expr::Call(call) => {
+                out.insert(call.func_name.clone());
+                call.target.iter().for_each(|t| walk(t, out));
+                call.args.iter().for_each(|a| walk(a, out));
+            }
+            Expr::Select(s) => walk(&s.operand, out),
+            Expr::List(l) => l.elements.iter().for_each(|x| walk(x, out)),
+            Expr::Map(m) => m.entries.iter().for_each(|entry| {
+                if let EntryExpr::MapEntry(entry) = &entry.expr {
+                    walk(&entry.key, out);
+                    walk(&entry.value, out);
+                }
+            }),
+            Expr::Struct(s) => {
+                out.insert(format!("struct {}", s.type_name));
+                s.entries.iter().for_each(|entry| {
+                    if let EntryExpr::StructField(f) = &entry.expr {
+                        walk(&f.value, out);
+                    }
+                });
+            }
+            Expr::Comprehension(c) => {
+                for x in [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ] {
+                    walk(x, out);
+                }
+            }
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    let expression = expression.to_owned();
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let ast = Env::stdlib().parser().parse(&expression).expect("parses");
+            let mut out = std::collections::BTreeSet::new();
+            walk(&ast, &mut out);
+            out
+        })
+        .expect("spawn")
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}

@@ -9,6 +9,8 @@
 //! - [`dryrun`] is the `netdns-guard dry-run` command built on the two;
 //! - [`admission`] and [`serve`] are the HTTPS admission webhook;
 //! - [`certs`] makes TLS material for it;
+//! - [`admission_policy`] writes the policy as a native `MutatingAdmissionPolicy`
+//!   (`netdns-guard export`), for clusters that want no webhook;
 //! - [`policy_file`] reads `--config FILE` into an engine, for every face;
 //! - [`cluster`] is `netdns-guard scan` and `remediate`: finding running agents
 //!   that lack the fix and replacing their pods once the webhook serves;
@@ -19,6 +21,7 @@
 //!   read from disk by the faces).
 
 pub mod admission;
+pub mod admission_policy;
 pub mod certs;
 pub mod cluster;
 pub mod dryrun;

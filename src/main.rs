@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => cli::scan::run(args),
         Command::Remediate(args) => cli::remediate::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
+        Command::Export(args) => cli::export::run(args),
     };
     match result {
         Ok(code) => code,

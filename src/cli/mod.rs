@@ -16,6 +16,7 @@ pub mod certs;
 pub mod cluster;
 pub mod dry_run;
 pub mod duration;
+pub mod export;
 pub mod inspect;
 pub mod logging;
 pub mod remediate;
@@ -69,6 +70,10 @@ pub enum Command {
     ///
     /// Exit code 0 when every path was read (Go or not), 2 when any could not be.
     Inspect(inspect::Args),
+
+    /// Print the policy in another form: a native MutatingAdmissionPolicy and its
+    /// binding, which make the apiserver apply the fix itself (no webhook).
+    Export(export::Args),
 }
 
 /// Writes a command's whole output to stdout at once and flushes it, so an error

@@ -1,0 +1,214 @@
+//! The chart's `mode: admission-policy` under Helm 3 and Helm 4: it renders only the
+//! MutatingAdmissionPolicy and its binding, exactly the objects `netdns-guard export
+//! --format admission-policy --namespace <release namespace>` writes for the same
+//! policy values (so tests/admission_policy.rs's proof covers them), and refuses to
+//! render, naming the API version, where the cluster does not serve it.
+//!
+//! Helm comes from `scripts/install-helm.sh` as for tests/chart.rs; without it the
+//! tests skip, unless `NETDNS_GUARD_REQUIRE_TOOLS=1` makes that a failure.
+
+#![cfg(unix)]
+
+mod support {
+    // Only Helm discovery is used here, not the confined command.
+    #[allow(dead_code)]
+    pub mod helm;
+}
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use netdns_guard::admission_policy::{self, ApiVersion, ExportOptions};
+use netdns_guard::{Engine, Policy};
+use serde_json::Value;
+
+const RELEASE: &str = "guard";
+const NAMESPACE: &str = "netdns-guard";
+
+fn chart_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/netdns-guard")
+}
+
+fn helms() -> Vec<(u8, PathBuf)> {
+    [3, 4]
+        .into_iter()
+        .filter_map(|major| support::helm::find_helm(major).map(|p| (major, p)))
+        .collect()
+}
+
+fn template(helm: &Path, dir: &Path, values: &str, args: &[&str]) -> Output {
+    let values_file = dir.join("values.yaml");
+    std::fs::write(&values_file, values).expect("values file");
+    Command::new(helm)
+        .env("HELM_CONFIG_HOME", dir.join("config"))
+        .env("HELM_DATA_HOME", dir.join("data"))
+        .env("HELM_CACHE_HOME", dir.join("cache"))
+        .env("KUBECONFIG", dir.join("no-kubeconfig"))
+        .env_remove("HELM_NAMESPACE")
+        .stdin(Stdio::null())
+        .args(["template", RELEASE])
+        .arg(chart_dir())
+        .args(["--namespace", NAMESPACE, "-f"])
+        .arg(&values_file)
+        .args(args)
+        .output()
+        .expect("run helm template")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "netdns-guard-chart-ap-{tag}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn documents(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "helm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let docs: Vec<Option<Value>> = serde_saphyr::from_multiple(&text).expect("YAML");
+    docs.into_iter()
+        .flatten()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+/// Policy values the chart and the binary both get (containers, overrideCgo,
+/// selectors of every operator, skipped namespaces, catalog changes of both risks).
+const POLICIES: &[&str] = &[
+    "{}",
+    "{containers: all, overrideCgo: true}",
+    "{selectors: [{matchLabels: {app: agent, tier: logs}}, {matchExpressions: [{key: app, operator: In, values: [a, \"it's\"]}, {key: x, operator: NotIn, values: [zed]}, {key: e, operator: Exists}, {key: d, operator: DoesNotExist}]}], skipNamespaces: [kube-system, ops]}",
+    "{catalog: {remove: [loggie, datadog-agent], add: [{id: quiet, name: Quiet, risk: pure-go, reason: test, images: [grafana/promtail]}, {id: mine, name: Mine, risk: at-risk, reason: test, images: [\"registry.example.com:5000/team/*\", docker.io/corp/agent]}, {id: c, name: C, risk: not-go, reason: test, images: [corp/*]}]}}",
+];
+
+#[test]
+fn admission_policy_mode_renders_exactly_what_export_writes() {
+    for (major, helm) in helms() {
+        let dir = temp_dir(&format!("same{major}"));
+        for policy in POLICIES {
+            for version in [ApiVersion::V1, ApiVersion::V1beta1, ApiVersion::V1alpha1] {
+                let values = format!(
+                    "mode: admission-policy\nadmissionPolicy: {{apiVersion: {version}}}\npolicy: {policy}\n"
+                );
+                let api = format!("{}/MutatingAdmissionPolicy", version.api_version());
+                let docs = documents(&template(&helm, &dir, &values, &["--api-versions", &api]));
+                let kinds: Vec<&str> = docs
+                    .iter()
+                    .map(|d| d["kind"].as_str().unwrap_or_default())
+                    .collect();
+                assert_eq!(
+                    kinds,
+                    ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"],
+                    "helm{major} {values}"
+                );
+
+                let engine =
+                    Engine::new(Policy::from_yaml(&format!("{policy}\n")).expect("policy"))
+                        .expect("engine");
+                let options = ExportOptions {
+                    namespace: Some(NAMESPACE.into()),
+                    ..ExportOptions::new(version)
+                };
+                let exported = admission_policy::export(&engine, &options).expect("export");
+                assert_eq!(docs[0]["apiVersion"], version.api_version());
+                assert_eq!(docs[1]["apiVersion"], version.api_version());
+                assert_eq!(
+                    docs[0]["spec"], exported.policy["spec"],
+                    "helm{major}, policy {policy}"
+                );
+                let name = docs[0]["metadata"]["name"].as_str().expect("name");
+                assert_eq!(docs[1]["spec"]["policyName"], name);
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
+fn admission_policy_mode_refuses_a_cluster_without_the_api() {
+    for (major, helm) in helms() {
+        let dir = temp_dir(&format!("refuse{major}"));
+        for version in ["v1", "v1beta1", "v1alpha1"] {
+            let values =
+                format!("mode: admission-policy\nadmissionPolicy: {{apiVersion: {version}}}\n");
+            // Helm's built-in capabilities stand for a cluster without the API.
+            let out = template(&helm, &dir, &values, &[]);
+            assert!(
+                !out.status.success(),
+                "helm{major} rendered {version} without the API"
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            let gv = format!("admissionregistration.k8s.io/{version}");
+            assert!(
+                err.contains(&format!("does not serve {gv} MutatingAdmissionPolicy")),
+                "{err}"
+            );
+            // Serving another version is not enough.
+            let other = if version == "v1" { "v1beta1" } else { "v1" };
+            let out = template(
+                &helm,
+                &dir,
+                &values,
+                &[
+                    "--api-versions",
+                    &format!("admissionregistration.k8s.io/{other}/MutatingAdmissionPolicy"),
+                ],
+            );
+            assert!(
+                !out.status.success(),
+                "helm{major} rendered {version} with only {other}"
+            );
+        }
+        let out = template(
+            &helm,
+            &dir,
+            "mode: admission-policy\npolicy: {strategy: both}\n",
+            &[
+                "--api-versions",
+                "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
+            ],
+        );
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("strategy both cannot be exported"));
+        let out = template(&helm, &dir, "mode: webhooks\n", &[]);
+        assert!(!out.status.success(), "the schema accepts an unknown mode");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
+fn webhook_mode_is_the_default_and_renders_no_policy() {
+    for (major, helm) in helms() {
+        let dir = temp_dir(&format!("webhook{major}"));
+        let api = [
+            "--api-versions",
+            "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
+        ];
+        let docs = documents(&template(&helm, &dir, "{}\n", &api));
+        let kinds: Vec<&str> = docs
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap_or_default())
+            .collect();
+        for kind in ["Deployment", "Service", "MutatingWebhookConfiguration"] {
+            assert!(kinds.contains(&kind), "helm{major}: no {kind} in {kinds:?}");
+        }
+        assert!(
+            !kinds
+                .iter()
+                .any(|k| k.starts_with("MutatingAdmissionPolicy")),
+            "{kinds:?}"
+        );
+        // Everything the webhook needs is left out in admission-policy mode, even
+        // with the options that add objects switched on.
+        let values = "mode: admission-policy\nremediate: {onInstall: true, cronJob: {enabled: true}}\nnetworkPolicy: {enabled: true}\nmetrics: {serviceMonitor: {enabled: true}}\n";
+        let docs = documents(&template(&helm, &dir, values, &api));
+        assert_eq!(docs.len(), 2, "helm{major}: {docs:?}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

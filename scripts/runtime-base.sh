@@ -107,7 +107,7 @@ EOF
 printf 'hosts: files dns\nnetworks: files\npasswd: files\ngroup: files\n' \
     >"$rootfs/etc/nsswitch.conf"
 chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group" "$rootfs/etc/nsswitch.conf"
-mkdir -p -m 0700 "$work/home-nonroot"
+mkdir -m 0700 "$work/home-nonroot"
 
 cat >"$work/Containerfile" <<EOF
 FROM scratch

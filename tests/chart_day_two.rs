@@ -62,6 +62,29 @@ fn day_two_objects_are_off_by_default() {
     }
 }
 
+#[test]
+fn lint_strict_passes_with_every_day_two_object_on() {
+    for helm in helms() {
+        let out = helm.lint(&args(&[
+            "--set",
+            "autoscaling.enabled=true",
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            "metrics.grafanaDashboard.enabled=true",
+        ]));
+        assert!(
+            out.status.success(),
+            "helm{} lint --strict:\n{}{}",
+            helm.major,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Autoscaling and the PodDisruptionBudget
 

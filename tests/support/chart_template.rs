@@ -48,20 +48,38 @@ pub fn helms() -> Vec<Helm> {
 }
 
 impl Helm {
-    pub fn template_raw(&self, extra: &[String]) -> Output {
+    fn command(&self) -> Command {
         let h = self.home.path();
-        Command::new(&self.path)
-            .env("HELM_CONFIG_HOME", h.join("config"))
+        let mut cmd = Command::new(&self.path);
+        cmd.env("HELM_CONFIG_HOME", h.join("config"))
             .env("HELM_DATA_HOME", h.join("data"))
             .env("HELM_CACHE_HOME", h.join("cache"))
             .env("KUBECONFIG", h.join("no-kubeconfig"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `helm template` of the chart (release and namespace netdns-guard, Kubernetes
+    /// 1.30) with `extra`, whatever its outcome.
+    pub fn template_raw(&self, extra: &[String]) -> Output {
+        self.command()
             .args(["template", RELEASE])
             .arg(chart_dir())
             .args(["--namespace", RELEASE, "--kube-version", "1.30.0"])
             .args(extra)
-            .stdin(Stdio::null())
             .output()
             .expect("run helm template")
+    }
+
+    /// `helm lint --strict` with `extra`.
+    pub fn lint(&self, extra: &[String]) -> Output {
+        self.command()
+            .arg("lint")
+            .arg("--strict")
+            .arg(chart_dir())
+            .args(extra)
+            .output()
+            .expect("run helm lint")
     }
 
     /// `helm template` that must succeed: its documents.

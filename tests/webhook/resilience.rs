@@ -321,3 +321,14 @@ async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_connections() {
         .await
         .expect("server did not stop");
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_on_http2_gets_413() {
+    let running = start("h2-too-large").await;
+    // test_limits() allows 1 MiB: the client declares 2 MiB, as hyper's h2 client does.
+    let body = vec![b' '; 2 * 1024 * 1024];
+    let (status, answer) = post_h2(running.addr(), &running.bundle.ca_cert_pem, body).await;
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&answer));
+    assert!(String::from_utf8_lossy(&answer).contains("over 1048576 bytes"));
+    still_serving(&running).await;
+}

@@ -19,18 +19,9 @@ use netdns_guard_engine::{STATUS_ANNOTATION, env::GODEBUG};
 use super::cel;
 use super::variables::{Named, OPERATIONS, named};
 
-/// Options Go reads on every supported version, and from 1.20 on (the engine's
-/// `resolver` module).
-const FLAGS: &[&str] = &[
-    "rotate",
-    "single-request",
-    "single-request-reopen",
-    "use-vc",
-    "usevc",
-    "tcp",
-];
-const FLAGS_SINCE_1_20: &[&str] = &["edns0", "trust-ad", "no-reload"];
-const VALUED: &[&str] = &["ndots:", "timeout:", "attempts:"];
+// Options Go reads on every supported version, and from 1.20 on: the engine's own
+// lists, so the policy and the webhook can never disagree on them.
+use crate::engine::resolver::{FLAGS, FLAGS_SINCE_1_20, VALUED};
 
 /// Whether the env entry `e` makes Go pick cgo, or may (from `valueFrom`).
 fn triggers(e: &str) -> String {

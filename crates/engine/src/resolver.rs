@@ -23,7 +23,7 @@ pub const NSSWITCH_FILE: &str = "nsswitch.conf";
 pub const NSSWITCH_CONTENT: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n";
 
 /// Options Go reads on every version we support (1.19 and later).
-const FLAGS: &[&str] = &[
+pub const FLAGS: &[&str] = &[
     "rotate",
     "single-request",
     "single-request-reopen",
@@ -32,9 +32,9 @@ const FLAGS: &[&str] = &[
     "tcp",
 ];
 /// Options Go reads from 1.20 on; Go 1.19 falls back to cgo on them.
-const FLAGS_SINCE_1_20: &[&str] = &["edns0", "trust-ad", "no-reload"];
+pub const FLAGS_SINCE_1_20: &[&str] = &["edns0", "trust-ad", "no-reload"];
 /// Options that carry a value after a colon.
-const VALUED: &[&str] = &["ndots:", "timeout:", "attempts:"];
+pub const VALUED: &[&str] = &["ndots:", "timeout:", "attempts:"];
 
 /// Environment variables whose presence makes Go pick cgo.
 pub const TRIGGER_VARS: &[&str] = &["LOCALDOMAIN", "RES_OPTIONS", "HOSTALIASES"];

@@ -21,6 +21,7 @@
 pub mod api;
 pub mod evidence;
 pub mod inventory;
+pub mod managers;
 pub mod progress;
 pub mod remediate;
 pub mod rollout;

@@ -2,7 +2,7 @@
 //! applies the engine's fix itself, with no webhook on the pod path
 //! (ARCHITECTURE.md, "Webhook or admission policy").
 //!
-//! [`export`] compiles a [`Policy`] and the engine's catalog into CEL: targeting in
+//! [`export`] compiles a [`Policy`](crate::policy::Policy) and the engine's catalog into CEL: targeting in
 //! the engine's order (the opt-out annotation in a match condition; opt-in, skipped
 //! namespaces, label selectors and the catalog's at-risk images in variables), the
 //! GODEBUG merge with Go's parsing rules, the `resolver-config` edits, and the status

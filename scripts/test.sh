@@ -30,6 +30,7 @@ scripts/install-go.sh --go-programs
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS='-D warnings' cargo doc --locked --workspace --no-deps
 
 step "tests"
 cargo test --locked --workspace --all-targets

@@ -20,6 +20,8 @@
 
 mod support {
     pub mod cel_policy;
+    pub mod cel_request;
+    pub mod image_corpus;
     pub mod pod_strategies;
 }
 
@@ -29,7 +31,6 @@ use std::path::Path;
 use std::rc::Rc;
 
 use netdns_guard::admission_policy::{self, AdmissionPolicy, ApiVersion, ExportOptions};
-use netdns_guard::engine::catalog::builtin_entries;
 use netdns_guard::engine::model::PodView;
 use netdns_guard::manifest::{pod_pointer, stream};
 use netdns_guard::{Engine, Policy};
@@ -368,47 +369,11 @@ fn the_godebug_merge_table_is_the_engines() {
 
 // --- generated pods ------------------------------------------------------------
 
-/// Images written from every catalog pattern the ways registries and manifests
-/// write them (registry hosts with ports, Docker Hub's names, `library/`, tags,
-/// digests, no tag), near misses, and references the engine must not choke on.
+/// The catalog's image forms (`support::image_corpus`), the generators' images, and
+/// references the engine must not choke on.
 fn image_corpus() -> Vec<String> {
-    let mut images = std::collections::BTreeSet::new();
-    let suffixes = ["", ":1.2.3", "@sha256:0123abcd", ":7@sha256:ff"];
-    for entry in builtin_entries() {
-        for pattern in &entry.images {
-            for fill in ["x", ""] {
-                let base = pattern.replace('*', fill);
-                if base.split('/').any(str::is_empty) {
-                    continue;
-                }
-                let first = base.split('/').next().unwrap_or_default();
-                let anchored =
-                    base.contains('/') && (first.contains(['.', ':']) || first == "localhost");
-                let prefixes: &[&str] = if anchored {
-                    &["", "mirror.example/"]
-                } else {
-                    &[
-                        "",
-                        "docker.io/",
-                        "index.docker.io/",
-                        "localhost/",
-                        "localhost:5000/team/",
-                        "docker.io/library/",
-                        "other/",
-                        "harbor.corp:8443/mirror/",
-                    ]
-                };
-                for (i, p) in prefixes.iter().enumerate() {
-                    let s = suffixes[i % suffixes.len()];
-                    images.insert(format!("{p}{base}{s}"));
-                    images.insert(format!("{p}{base}-suffix"));
-                    images.insert(format!("{p}prefix-{base}:1"));
-                }
-            }
-        }
-    }
-    images.extend(pod_strategies::IMAGES.iter().map(|i| i.to_string()));
-    for extra in [
+    let mut extras: Vec<&str> = pod_strategies::IMAGES.to_vec();
+    extras.extend([
         "",
         ":latest",
         "@sha256:abc",
@@ -424,10 +389,8 @@ fn image_corpus() -> Vec<String> {
         "a//promtail",
         "promtail:",
         "grafana/promtail:x@",
-    ] {
-        images.insert(extra.to_owned());
-    }
-    images.into_iter().collect()
+    ]);
+    support::image_corpus::image_corpus(&extras)
 }
 
 fn policy_yaml() -> impl Strategy<Value = String> {

@@ -43,7 +43,9 @@
 // tests/support, shared by the test crates: each names the files it uses.
 #[path = "../support"]
 mod support {
+    pub mod cel_request;
     pub mod helm;
+    pub mod image_corpus;
     pub mod scratch;
 }
 

@@ -2,7 +2,6 @@
 //! a CEL interpreter against pods and compared with the engine itself: they must
 //! let every pod the engine would change reach the webhook.
 
-use std::collections::BTreeSet;
 use std::fs;
 
 use netdns_guard::engine::catalog::{Risk, builtin_entries};
@@ -42,15 +41,7 @@ fn conditions_hold(conditions: &Conditions, pod: &Value, namespace: &str) -> boo
         .expect("oldObject");
     ctx.add_variable(
         "request",
-        json!({
-            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": namespace,
-            "operation": "CREATE",
-            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-            "dryRun": false,
-        }),
+        crate::support::cel_request::pod_create_request(namespace),
     )
     .expect("request");
     conditions
@@ -254,43 +245,9 @@ fn match_conditions_examples() {
     }
 }
 
-/// Images built from every catalog pattern, written the ways registries and
-/// manifests write them, plus near misses.
+/// The catalog's image forms (`support::image_corpus`) and this test's near misses.
 fn image_corpus() -> Vec<String> {
-    let mut images = BTreeSet::new();
-    let suffixes = [String::new(), format!(":1.2.3@{SHA}")];
-    for entry in builtin_entries() {
-        for pattern in &entry.images {
-            for fill in ["x", ""] {
-                let base = pattern.replace('*', fill);
-                if base.split('/').any(str::is_empty) {
-                    continue;
-                }
-                let first = base.split('/').next().unwrap_or_default();
-                let anchored = base.contains('/') && (first.contains('.') || first.contains(':'));
-                let prefixes: &[&str] = if anchored {
-                    &["", "mirror.example/"]
-                } else {
-                    &[
-                        "",
-                        "docker.io/",
-                        "localhost:5000/team/",
-                        "docker.io/library/",
-                        "other/",
-                    ]
-                };
-                for p in prefixes {
-                    for s in &suffixes {
-                        images.insert(format!("{p}{base}{s}"));
-                    }
-                    images.insert(format!("{p}{base}:7"));
-                    images.insert(format!("{p}{base}-suffix"));
-                    images.insert(format!("{p}prefix-{base}"));
-                }
-            }
-        }
-    }
-    for extra in [
+    crate::support::image_corpus::image_corpus(&[
         "nginx",
         "busybox:1.37",
         "registry.k8s.io/pause:3.10",
@@ -307,10 +264,7 @@ fn image_corpus() -> Vec<String> {
         "docker.elastic.co/elastic-agent/elastic-agent:8.15.0",
         "docker.elastic.co/beats/elastic-agent-complete:8.15.0",
         "quay.io/mirror/grafana/promtail:2.9.1",
-    ] {
-        images.insert(extra.to_owned());
-    }
-    images.into_iter().collect()
+    ])
 }
 
 #[test]

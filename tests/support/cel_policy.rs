@@ -224,7 +224,7 @@ impl Evaluator {
         ctx.add_variable("object", pod).map_err(|e| e.to_string())?;
         ctx.add_variable("oldObject", Value::Null)
             .map_err(|e| e.to_string())?;
-        ctx.add_variable("request", request(namespace))
+        ctx.add_variable("request", super::cel_request::pod_create_request(namespace))
             .map_err(|e| e.to_string())?;
         for (name, program) in &self.conditions {
             match program.execute(&ctx) {
@@ -262,19 +262,6 @@ impl Evaluator {
             variables,
         })
     }
-}
-
-/// An AdmissionRequest as CEL's `request` sees it, for a pod CREATE.
-fn request(namespace: &str) -> Value {
-    json!({
-        "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-        "kind": {"group": "", "version": "v1", "kind": "Pod"},
-        "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "namespace": namespace,
-        "operation": "CREATE",
-        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-        "dryRun": false,
-    })
 }
 
 /// One `JSONPatch{…}` value as an RFC 6902 operation.

@@ -10,6 +10,7 @@
 //! reported as such and is not an error; a file that cannot be read, or is
 //! truncated or malformed, is.
 
+pub mod image;
 mod render;
 
 use std::fs::File;

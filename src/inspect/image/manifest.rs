@@ -1,0 +1,611 @@
+//! Manifests, indexes and image configs (OCI image spec and Docker's schema 2),
+//! and the walk from a reference to one image per platform.
+//!
+//! Both formats are read by one set of types: the fields `inspect` needs have
+//! the same names in each, and the media type says which is which. Docker's
+//! schema 1 (signed manifests, long deprecated) is refused by name.
+
+use std::fmt;
+use std::io::Read;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::digest::Digest;
+use super::source::{ImageSource, SourceError};
+
+/// Largest manifest or index read: registries refuse to store larger ones
+/// (distribution's limit is 4 MiB).
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// Largest image config read: a config is a few KB; 8 MiB leaves room for long
+/// histories without letting a hostile one take memory.
+pub const MAX_CONFIG_BYTES: u64 = 8 << 20;
+
+/// How deep indexes may nest (an index naming indexes) before we give up.
+const MAX_INDEX_DEPTH: usize = 2;
+
+/// An OS, architecture and optional variant: `linux/amd64`, `linux/arm64/v8`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Platform {
+    /// `linux`, `windows`, …
+    pub os: String,
+    /// `amd64`, `arm64`, …
+    pub architecture: String,
+    /// `v7`, `v8`, … when the architecture has variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// `linux/amd64`: the default, as for `docker pull` on most nodes.
+    pub fn linux_amd64() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+
+    /// Whether an image built for `self` is what was asked for. A request
+    /// without a variant takes any variant (as `docker pull --platform
+    /// linux/arm64` takes `linux/arm64/v8`).
+    pub fn satisfies(&self, wanted: &Platform) -> bool {
+        self.os == wanted.os
+            && self.architecture == wanted.architecture
+            && (wanted.variant.is_none() || self.variant == wanted.variant)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a `--platform` value is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("platform {0:?} is not os/architecture[/variant] (e.g. linux/amd64) or \"all\"")]
+pub struct BadPlatform(pub String);
+
+impl FromStr for Platform {
+    type Err = BadPlatform;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let word =
+            |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        match parts.as_slice() {
+            [os, arch] if word(os) && word(arch) => Ok(Platform {
+                os: (*os).into(),
+                architecture: (*arch).into(),
+                variant: None,
+            }),
+            [os, arch, variant] if word(os) && word(arch) && word(variant) => Ok(Platform {
+                os: (*os).into(),
+                architecture: (*arch).into(),
+                variant: Some((*variant).into()),
+            }),
+            _ => Err(BadPlatform(s.into())),
+        }
+    }
+}
+
+/// Which images of a multi-platform index to inspect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlatformChoice {
+    /// The one image for this platform.
+    One(Platform),
+    /// Every image in the index (`--platform all`).
+    All,
+}
+
+impl Default for PlatformChoice {
+    fn default() -> Self {
+        PlatformChoice::One(Platform::linux_amd64())
+    }
+}
+
+impl FromStr for PlatformChoice {
+    type Err = BadPlatform;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "all" {
+            Ok(PlatformChoice::All)
+        } else {
+            s.parse().map(PlatformChoice::One)
+        }
+    }
+}
+
+/// How a layer's tar stream is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// A plain tar.
+    None,
+    /// gzip (Docker's only kind, OCI's `+gzip`).
+    Gzip,
+    /// zstd (OCI's `+zstd`).
+    Zstd,
+}
+
+impl Compression {
+    /// The compression a layer media type names, if it is a layer we can read.
+    pub fn of_media_type(media_type: &str) -> Option<Compression> {
+        // OCI: application/vnd.oci.image.layer[.nondistributable].v1.tar[+gzip|+zstd]
+        // Docker: application/vnd.docker.image.rootfs[.foreign].diff.tar.gzip
+        if media_type.ends_with(".tar+gzip") || media_type.ends_with(".tar.gzip") {
+            Some(Compression::Gzip)
+        } else if media_type.ends_with(".tar+zstd") {
+            Some(Compression::Zstd)
+        } else if media_type.ends_with(".tar") {
+            Some(Compression::None)
+        } else {
+            None
+        }
+    }
+}
+
+/// One layer of an image, as its manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerRef {
+    /// The compressed blob's digest.
+    pub digest: Digest,
+    /// The compressed blob's size in bytes.
+    pub size: u64,
+    /// How its tar stream is compressed.
+    pub compression: Compression,
+}
+
+/// What an image's config says about how it starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImageConfig {
+    /// `ENTRYPOINT`, empty when unset.
+    pub entrypoint: Vec<String>,
+    /// `CMD`, empty when unset.
+    pub cmd: Vec<String>,
+    /// `WORKDIR`, when set.
+    pub working_dir: Option<String>,
+    /// `ENV`, as `NAME=value` strings.
+    pub env: Vec<String>,
+}
+
+/// One platform's image: what a reference resolves to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolvedImage {
+    /// The image manifest's digest: the key results are cached under.
+    pub manifest_digest: Digest,
+    /// The platform its config declares.
+    pub platform: Platform,
+    /// How it starts.
+    pub config: ImageConfig,
+    /// Its layers, bottom first.
+    pub layers: Vec<LayerRef>,
+}
+
+/// A manifest, an index, or Docker's equivalents: the fields we read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Document {
+    schema_version: Option<u32>,
+    media_type: Option<String>,
+    manifests: Option<Vec<Descriptor>>,
+    config: Option<Descriptor>,
+    layers: Option<Vec<Descriptor>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: Digest,
+    size: u64,
+    platform: Option<Platform>,
+}
+
+/// The image config blob: the fields we read.
+#[derive(Debug, Deserialize)]
+struct ConfigBlob {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+    config: Option<ContainerConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerConfig {
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    working_dir: Option<String>,
+    env: Option<Vec<String>>,
+}
+
+/// Resolves the source's reference to one image per platform in `choice`.
+///
+/// An index gives the images whose platform is asked for (attestation entries,
+/// `unknown/unknown`, are skipped); a single image manifest is returned as it
+/// is, whatever its platform, since that is what a node would run.
+pub fn resolve(
+    source: &dyn ImageSource,
+    choice: &PlatformChoice,
+) -> Result<Vec<ResolvedImage>, SourceError> {
+    let top = source.manifest(None)?;
+    let digest = Digest::of(&top);
+    resolve_document(source, &top, digest, choice, 0)
+}
+
+fn resolve_document(
+    source: &dyn ImageSource,
+    bytes: &[u8],
+    digest: Digest,
+    choice: &PlatformChoice,
+    depth: usize,
+) -> Result<Vec<ResolvedImage>, SourceError> {
+    let what = format!("manifest {digest}");
+    let document = parse_document(bytes, &what)?;
+    let Some(entries) = document.manifests else {
+        return image_from_manifest(source, document, digest, &what).map(|image| vec![image]);
+    };
+    if depth >= MAX_INDEX_DEPTH {
+        return Err(invalid(&what, "indexes nest deeper than two levels"));
+    }
+    let chosen = choose_entries(&entries, choice, &what)?;
+    let mut images = Vec::new();
+    for entry in chosen {
+        let bytes = source.manifest(Some(&entry.digest))?;
+        images.extend(resolve_document(
+            source,
+            &bytes,
+            entry.digest.clone(),
+            choice,
+            depth + 1,
+        )?);
+    }
+    Ok(images)
+}
+
+fn parse_document(bytes: &[u8], what: &str) -> Result<Document, SourceError> {
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(invalid(
+            what,
+            format!("{} bytes, over the 4 MiB limit", bytes.len()),
+        ));
+    }
+    let document: Document =
+        serde_json::from_slice(bytes).map_err(|e| invalid(what, format!("not a manifest: {e}")))?;
+    if document.schema_version == Some(1) {
+        return Err(invalid(
+            what,
+            "Docker schema 1 manifests are not supported (push the image again with a current client)",
+        ));
+    }
+    Ok(document)
+}
+
+fn choose_entries<'d>(
+    entries: &'d [Descriptor],
+    choice: &PlatformChoice,
+    what: &str,
+) -> Result<Vec<&'d Descriptor>, SourceError> {
+    let runnable = entries.iter().filter(|entry| {
+        // Buildkit's attestation manifests carry `unknown/unknown`.
+        entry.platform.as_ref().is_none_or(|p| p.os != "unknown")
+    });
+    let chosen: Vec<&Descriptor> = match choice {
+        PlatformChoice::All => runnable.collect(),
+        PlatformChoice::One(wanted) => runnable
+            .filter(|entry| entry.platform.as_ref().is_some_and(|p| p.satisfies(wanted)))
+            .take(1)
+            .collect(),
+    };
+    if chosen.is_empty() {
+        let offered: Vec<String> = entries
+            .iter()
+            .filter_map(|entry| entry.platform.as_ref().map(Platform::to_string))
+            .collect();
+        let wanted = match choice {
+            PlatformChoice::One(platform) => platform.to_string(),
+            PlatformChoice::All => "any platform".into(),
+        };
+        return Err(SourceError::NotFound {
+            what: format!(
+                "{wanted} in index {} (it has: {})",
+                what.trim_start_matches("manifest "),
+                if offered.is_empty() {
+                    "none".into()
+                } else {
+                    offered.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(chosen)
+}
+
+fn image_from_manifest(
+    source: &dyn ImageSource,
+    document: Document,
+    digest: Digest,
+    what: &str,
+) -> Result<ResolvedImage, SourceError> {
+    let (Some(config), Some(layers)) = (document.config, document.layers) else {
+        return Err(invalid(
+            what,
+            format!(
+                "neither an image manifest nor an index (media type {})",
+                document.media_type.as_deref().unwrap_or("not given")
+            ),
+        ));
+    };
+    let layers = layers
+        .into_iter()
+        .map(|layer| {
+            let compression = Compression::of_media_type(&layer.media_type).ok_or_else(|| {
+                invalid(
+                    what,
+                    format!(
+                        "layer {} has media type {}, which is not a tar layer",
+                        layer.digest, layer.media_type
+                    ),
+                )
+            })?;
+            Ok(LayerRef {
+                digest: layer.digest,
+                size: layer.size,
+                compression,
+            })
+        })
+        .collect::<Result<Vec<_>, SourceError>>()?;
+    let config_blob = read_config(source, &config)?;
+    let container = config_blob.config.unwrap_or_default();
+    Ok(ResolvedImage {
+        manifest_digest: digest,
+        platform: Platform {
+            os: config_blob.os,
+            architecture: config_blob.architecture,
+            variant: config_blob.variant,
+        },
+        config: ImageConfig {
+            entrypoint: container.entrypoint.unwrap_or_default(),
+            cmd: container.cmd.unwrap_or_default(),
+            working_dir: container.working_dir.filter(|dir| !dir.is_empty()),
+            env: container.env.unwrap_or_default(),
+        },
+        layers,
+    })
+}
+
+fn read_config(source: &dyn ImageSource, config: &Descriptor) -> Result<ConfigBlob, SourceError> {
+    let what = format!("config {}", config.digest);
+    if config.size > MAX_CONFIG_BYTES {
+        return Err(invalid(
+            &what,
+            format!("{} bytes, over the 8 MiB limit", config.size),
+        ));
+    }
+    let mut bytes = Vec::new();
+    source
+        .blob(&config.digest, Some(config.size))?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| invalid(&what, e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| invalid(&what, format!("not an image config: {e}")))
+}
+
+fn invalid(what: &str, detail: impl Into<String>) -> SourceError {
+    SourceError::Invalid {
+        what: what.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::inspect::image::Verified;
+
+    /// An in-memory store: the top-level document and blobs by digest.
+    struct Memory {
+        top: Vec<u8>,
+        blobs: HashMap<Digest, Vec<u8>>,
+    }
+
+    impl Memory {
+        fn new(top: serde_json::Value) -> Memory {
+            Memory {
+                top: top.to_string().into_bytes(),
+                blobs: HashMap::new(),
+            }
+        }
+
+        fn put(&mut self, value: &serde_json::Value) -> (Digest, u64) {
+            let bytes = value.to_string().into_bytes();
+            let digest = Digest::of(&bytes);
+            let size = bytes.len() as u64;
+            self.blobs.insert(digest.clone(), bytes);
+            (digest, size)
+        }
+    }
+
+    impl ImageSource for Memory {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+
+        fn manifest(&self, digest: Option<&Digest>) -> Result<Vec<u8>, SourceError> {
+            match digest {
+                None => Ok(self.top.clone()),
+                Some(digest) => self
+                    .blobs
+                    .get(digest)
+                    .cloned()
+                    .ok_or(SourceError::NotFound {
+                        what: format!("manifest {digest}"),
+                    }),
+            }
+        }
+
+        fn blob<'a>(
+            &'a self,
+            digest: &Digest,
+            size: Option<u64>,
+        ) -> Result<Box<dyn Read + Send + 'a>, SourceError> {
+            let bytes = self.blobs.get(digest).ok_or(SourceError::NotFound {
+                what: format!("blob {digest}"),
+            })?;
+            Ok(Box::new(Verified::new(
+                bytes.as_slice(),
+                digest.clone(),
+                size,
+            )))
+        }
+    }
+
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+    fn image(store: &mut Memory, arch: &str, entrypoint: &[&str]) -> serde_json::Value {
+        let (config, config_size) = store.put(&json!({
+            "os": "linux", "architecture": arch,
+            "config": {"Entrypoint": entrypoint, "Cmd": null, "WorkingDir": "", "Env": ["PATH=/bin"]},
+        }));
+        json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": config_size},
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": Digest::of(b"a").to_string(), "size": 1},
+                {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": Digest::of(b"b").to_string(), "size": 1},
+            ],
+        })
+    }
+
+    fn multi_arch() -> Memory {
+        let mut store = Memory::new(json!({}));
+        let amd = image(&mut store, "amd64", &["/usr/bin/agent"]);
+        let arm = image(&mut store, "arm64", &["/usr/bin/agent"]);
+        let (amd, amd_size) = store.put(&amd);
+        let (arm, arm_size) = store.put(&arm);
+        store.top = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": arm.to_string(), "size": arm_size, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+                {"mediaType": OCI_MANIFEST, "digest": amd.to_string(), "size": amd_size, "platform": {"os": "linux", "architecture": "amd64"}},
+                {"mediaType": OCI_MANIFEST, "digest": amd.to_string(), "size": amd_size, "platform": {"os": "unknown", "architecture": "unknown"}},
+            ],
+        })
+        .to_string()
+        .into_bytes();
+        store
+    }
+
+    #[test]
+    fn an_index_resolves_to_the_platform_asked_for() {
+        let store = multi_arch();
+        let images = resolve(&store, &PlatformChoice::default()).unwrap();
+        assert_eq!(images.len(), 1);
+        let image = &images[0];
+        assert_eq!(image.platform, Platform::linux_amd64());
+        assert_eq!(image.config.entrypoint, ["/usr/bin/agent"]);
+        assert!(image.config.cmd.is_empty());
+        assert_eq!(image.config.working_dir, None);
+        let kinds: Vec<Compression> = image.layers.iter().map(|l| l.compression).collect();
+        assert_eq!(kinds, [Compression::Zstd, Compression::Gzip]);
+    }
+
+    #[test]
+    fn a_platform_without_variant_takes_any_variant_and_all_skips_attestations() {
+        let store = multi_arch();
+        let arm = resolve(&store, &"linux/arm64".parse().unwrap()).unwrap();
+        assert_eq!(arm[0].platform.architecture, "arm64");
+        let all = resolve(&store, &PlatformChoice::All).unwrap();
+        let platforms: Vec<String> = all.iter().map(|i| i.platform.to_string()).collect();
+        assert_eq!(platforms, ["linux/arm64", "linux/amd64"]);
+    }
+
+    #[test]
+    fn a_missing_platform_names_what_the_index_has() {
+        let store = multi_arch();
+        let error = resolve(&store, &"linux/s390x".parse().unwrap()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("linux/s390x"), "{text}");
+        assert!(
+            text.contains("it has: linux/arm64/v8, linux/amd64, unknown/unknown"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_single_manifest_is_taken_whatever_its_platform() {
+        let mut store = Memory::new(json!({}));
+        let top = image(&mut store, "arm64", &[]);
+        store.top = top.to_string().into_bytes();
+        let images = resolve(&store, &PlatformChoice::default()).unwrap();
+        assert_eq!(images[0].platform.architecture, "arm64");
+        assert_eq!(images[0].manifest_digest, Digest::of(&store.top));
+    }
+
+    #[test]
+    fn schema_one_and_unknown_layer_types_are_refused_by_name() {
+        let store = Memory::new(json!({"schemaVersion": 1, "fsLayers": []}));
+        let error = resolve(&store, &PlatformChoice::All)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("schema 1"), "{error}");
+
+        let mut store = Memory::new(json!({}));
+        let mut top = image(&mut store, "amd64", &[]);
+        top["layers"][0]["mediaType"] =
+            json!("application/vnd.cncf.helm.chart.content.v1.tar+gzip+encrypted");
+        store.top = top.to_string().into_bytes();
+        let error = resolve(&store, &PlatformChoice::All)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is not a tar layer"), "{error}");
+    }
+
+    #[test]
+    fn a_config_that_does_not_match_its_digest_is_an_error() {
+        let mut store = multi_arch();
+        for bytes in store.blobs.values_mut() {
+            if bytes.starts_with(br#"{"architecture""#) || bytes.starts_with(br#"{"os""#) {
+                bytes.push(b' ');
+            }
+        }
+        let error = resolve(&store, &PlatformChoice::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("config sha256:"), "{error}");
+    }
+
+    #[test]
+    fn platforms_parse_and_refuse() {
+        assert_eq!(
+            "linux/arm64/v8".parse::<Platform>().unwrap().to_string(),
+            "linux/arm64/v8"
+        );
+        assert_eq!(
+            "all".parse::<PlatformChoice>().unwrap(),
+            PlatformChoice::All
+        );
+        for bad in [
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v8/x",
+            "linux/am d64",
+        ] {
+            assert!(bad.parse::<Platform>().is_err(), "{bad}");
+        }
+    }
+}

@@ -54,6 +54,8 @@ impl fmt::Display for Verb {
 pub enum Resource {
     Pods,
     PodLogs,
+    Secrets,
+    ServiceAccounts,
     ReplicaSets,
     Deployments,
     DaemonSets,
@@ -69,7 +71,11 @@ impl Resource {
     /// API group (`""` for the core group).
     pub fn group(self) -> &'static str {
         match self {
-            Resource::Pods | Resource::PodLogs | Resource::ReplicationControllers => "",
+            Resource::Pods
+            | Resource::PodLogs
+            | Resource::Secrets
+            | Resource::ServiceAccounts
+            | Resource::ReplicationControllers => "",
             Resource::ReplicaSets
             | Resource::Deployments
             | Resource::DaemonSets
@@ -85,6 +91,8 @@ impl Resource {
         match self {
             Resource::Pods => "pods",
             Resource::PodLogs => "pods/log",
+            Resource::Secrets => "secrets",
+            Resource::ServiceAccounts => "serviceaccounts",
             Resource::ReplicaSets => "replicasets",
             Resource::Deployments => "deployments",
             Resource::DaemonSets => "daemonsets",

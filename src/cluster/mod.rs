@@ -16,13 +16,15 @@
 //! - [`webhook`]: is the webhook installed and serving;
 //! - [`rollout`]: `kubectl rollout status`'s completion rules;
 //! - [`remediate`]: the plan per owner and its execution;
-//! - [`progress`]: events for a terminal.
+//! - [`progress`]: events for a terminal;
+//! - [`pull_secrets`]: the registry credentials a pod pulls with (`scan --inspect-images`).
 
 pub mod api;
 pub mod evidence;
 pub mod inventory;
 pub mod managers;
 pub mod progress;
+pub mod pull_secrets;
 pub mod remediate;
 pub mod rollout;
 pub mod scan;

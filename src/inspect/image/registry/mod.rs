@@ -558,6 +558,18 @@ impl<R: Read> Read for BlobReader<R> {
 /// Says what a failed body read means: a stall, a cut-off body, a digest
 /// mismatch (from [`Verified`], which already says so), or the I/O error.
 fn describe_read_error(error: &io::Error, read: u64, stall: std::time::Duration) -> String {
+    // ureq reports its own timeouts as an `io::Error` of kind `Other` that
+    // wraps the `ureq::Error`.
+    let ureq_timeout = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)));
+    if ureq_timeout {
+        return format!(
+            "the registry stalled: no data for {}s after {read} bytes",
+            stall.as_secs_f32()
+        );
+    }
     match error.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
             "the registry stalled: no data for {}s after {read} bytes",

@@ -266,7 +266,7 @@ impl DockerConfig {
             return run_helper(helper, registry, notes);
         }
         if let Some(entry) = self.auths.get(&host) {
-            match self.from_entry(entry, &host) {
+            match self.credentials_in(entry, &host) {
                 Ok(Some(credentials)) => return Some(credentials),
                 Ok(None) => {}
                 Err(note) => notes.push(note),
@@ -276,7 +276,7 @@ impl DockerConfig {
         run_helper(helper, registry, notes)
     }
 
-    fn from_entry(&self, entry: &AuthEntry, host: &str) -> Result<Option<Credentials>, String> {
+    fn credentials_in(&self, entry: &AuthEntry, host: &str) -> Result<Option<Credentials>, String> {
         let origin = self.origin.clone();
         if let Some(token) = entry.identitytoken.as_ref().filter(|t| !t.is_empty()) {
             return Ok(Some(Credentials {

@@ -363,10 +363,20 @@ fn tls_registry_with_its_ca_serves_a_multi_arch_index() {
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-fn fake_with_blob(body: &[u8]) -> (FakeRegistry, Digest) {
+/// Serves `body`'s digest with `answer` on a scripted server and reads that
+/// blob to its end: the reference, the digest, the read's error and how long
+/// it took to fail.
+fn read_faulty_blob(body: &[u8], answer: Answer) -> (String, Digest, String, Duration) {
     let fake = FakeRegistry::start();
     let digest = Digest::of(body);
-    (fake, digest)
+    fake.route(&format!("/v2/app/blobs/{digest}"), answer);
+    let reference = format!("{}/app:v1", fake.host());
+    let source = open(&insecure(&fake.host()), &reference);
+    let started = Instant::now();
+    let error = read_blob(&source, &digest, Some(body.len() as u64))
+        .expect_err("the faulty blob fails its read")
+        .to_string();
+    (reference, digest, error, started.elapsed())
 }
 
 #[test]
@@ -389,54 +399,42 @@ fn a_server_error_is_unavailable_with_its_status() {
         text.starts_with(&format!("{reference}: tag v1: HTTP 500: database on fire")),
         "{text}"
     );
+
+    // A registry that says the repository is unknown gets it named.
+    fake.route(
+        "/v2/app/manifests/v2",
+        Answer::error(404, "NAME_UNKNOWN", "repository name not known"),
+    );
+    let reference = format!("{}/app:v2", fake.host());
+    let error = open(&insecure(&fake.host()), &reference)
+        .manifest(None)
+        .unwrap_err();
+    let expected = format!("{reference}: repository app on {} not found", fake.host());
+    assert_eq!(error.to_string(), expected);
 }
 
 #[test]
 fn a_stalled_blob_fails_within_the_stall_timeout() {
     let body = vec![7u8; 100_000];
-    let (fake, digest) = fake_with_blob(&body);
-    let path = format!("/v2/app/blobs/{digest}");
-    fake.route(
-        &path,
-        Answer::Stall {
-            body: body.clone(),
-            sent: 40_000,
-            hold: Duration::from_secs(30),
-        },
-    );
-    let reference = format!("{}/app:v1", fake.host());
-    let source = open(&insecure(&fake.host()), &reference);
-    let started = Instant::now();
-    let error = read_blob(&source, &digest, Some(body.len() as u64))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert!(
-        error.starts_with(&format!("{reference}: blob {digest}: the registry stalled")),
-        "{error}"
-    );
+    let stall = Answer::Stall {
+        body: body.clone(),
+        sent: 40_000,
+        hold: Duration::from_secs(30),
+    };
+    let (reference, digest, error, took) = read_faulty_blob(&body, stall);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let expected = format!("{reference}: blob {digest}: the registry stalled");
+    assert!(error.starts_with(&expected), "{error}");
 }
 
 #[test]
 fn a_truncated_blob_fails_naming_the_blob() {
     let body = vec![9u8; 50_000];
-    let (fake, digest) = fake_with_blob(&body);
-    fake.route(
-        &format!("/v2/app/blobs/{digest}"),
-        Answer::Truncate {
-            body: body.clone(),
-            sent: 20_000,
-        },
-    );
-    let reference = format!("{}/app:v1", fake.host());
-    let source = open(&insecure(&fake.host()), &reference);
-    let error = read_blob(&source, &digest, Some(body.len() as u64))
-        .unwrap_err()
-        .to_string();
+    let cut = Answer::Truncate {
+        body: body.clone(),
+        sent: 20_000,
+    };
+    let (reference, digest, error, _) = read_faulty_blob(&body, cut);
     assert!(
         error.starts_with(&format!("{reference}: blob {digest}:")),
         "{error}"
@@ -449,21 +447,12 @@ fn a_truncated_blob_fails_naming_the_blob() {
 
 #[test]
 fn wrong_bytes_fail_their_digest_for_blobs_and_manifests() {
-    let (fake, digest) = fake_with_blob(b"the real layer");
-    fake.route(
-        &format!("/v2/app/blobs/{digest}"),
-        Answer::ok(b"another layer!".to_vec()),
-    );
-    let reference = format!("{}/app:v1", fake.host());
-    let source = open(&insecure(&fake.host()), &reference);
-    let error = read_blob(&source, &digest, Some(14))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.starts_with(&format!("{reference}: blob {digest}: blob has digest")),
-        "{error}"
-    );
+    let (reference, digest, error, _) =
+        read_faulty_blob(b"the real layer", Answer::ok(b"another layer!".to_vec()));
+    let expected = format!("{reference}: blob {digest}: blob has digest");
+    assert!(error.starts_with(&expected), "{error}");
 
+    let fake = FakeRegistry::start();
     let manifest = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}"}}"#);
     let pinned = Digest::of(manifest.as_bytes());
     fake.route(
@@ -518,11 +507,13 @@ fn credentials_for(host: &str, user: &str, password: &str) -> CredentialsSource 
 fn the_bearer_token_flow_sends_basic_credentials_to_the_realm_only() {
     let (fake, auth) = token_fake();
     fake.route("/v2/app/manifests/v1", Answer::ok(b"{}".to_vec()));
-    let options = RegistryOptions {
-        credentials: vec![credentials_for(&fake.host(), &auth.user, &auth.password)],
-        ..insecure(&fake.host())
-    };
-    let source = open(&options, &format!("{}/app:v1", fake.host()));
+    // The credentials come in as `scan` adds a pod's pull secret.
+    let source = Registry::new(&insecure(&fake.host()))
+        .unwrap()
+        .with_credentials_first(&[credentials_for(&fake.host(), &auth.user, &auth.password)])
+        .unwrap()
+        .open(&format!("{}/app:v1", fake.host()))
+        .unwrap();
     assert_eq!(source.manifest(None).unwrap(), b"{}");
     // The token is kept: a second request goes straight through.
     source.manifest(None).unwrap();

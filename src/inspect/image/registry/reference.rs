@@ -260,59 +260,43 @@ fn path_component_ok(component: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn parsed(text: &str) -> (String, String, Option<String>, Option<String>) {
-        let r = Reference::parse(text).unwrap_or_else(|e| panic!("{e}"));
-        (
-            r.registry().to_owned(),
-            r.repository().to_owned(),
-            r.tag().map(str::to_owned),
-            r.digest().map(Digest::to_string),
-        )
+    fn canonical(text: &str) -> String {
+        Reference::parse(text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_string()
     }
 
     #[test]
-    fn docker_hub_names_are_normalised() {
-        let latest = Some("latest".to_owned());
-        assert_eq!(
-            parsed("alpine"),
+    fn names_are_normalised_as_docker_does() {
+        for (given, full) in [
+            ("alpine", "docker.io/library/alpine:latest"),
+            ("grafana/loki:3.0", "docker.io/grafana/loki:3.0"),
+            ("docker.io/alpine:3.19", "docker.io/library/alpine:3.19"),
             (
-                "docker.io".into(),
-                "library/alpine".into(),
-                latest.clone(),
-                None
-            )
-        );
-        assert_eq!(
-            parsed("grafana/loki:3.0"),
+                "index.docker.io/library/alpine",
+                "docker.io/library/alpine:latest",
+            ),
+            ("localhost/app", "localhost/app:latest"),
+            ("localhost:5000/app:v1", "localhost:5000/app:v1"),
+            ("127.0.0.1:5000/a/b/c", "127.0.0.1:5000/a/b/c:latest"),
             (
-                "docker.io".into(),
-                "grafana/loki".into(),
-                Some("3.0".into()),
-                None
-            )
-        );
-        assert_eq!(parsed("docker.io/alpine:3.19").1, "library/alpine");
-        assert_eq!(parsed("index.docker.io/library/alpine").0, "docker.io");
+                "registry.local/agents/loggie",
+                "registry.local/agents/loggie:latest",
+            ),
+            ("[::1]:5000/app", "[::1]:5000/app:latest"),
+        ] {
+            assert_eq!(canonical(given), full, "{given}");
+        }
+    }
+
+    #[test]
+    fn the_api_host_and_parts() {
         let hub = Reference::parse("alpine").unwrap();
         assert_eq!(hub.api_host(), DOCKER_HUB_API);
-        assert_eq!(hub.to_string(), "docker.io/library/alpine:latest");
-    }
-
-    #[test]
-    fn hosts_ports_and_localhost() {
-        assert_eq!(parsed("localhost/app").0, "localhost");
         assert_eq!(
-            parsed("localhost:5000/app:v1"),
-            (
-                "localhost:5000".into(),
-                "app".into(),
-                Some("v1".into()),
-                None
-            )
+            (hub.registry(), hub.repository(), hub.tag()),
+            ("docker.io", "library/alpine", Some("latest"))
         );
-        assert_eq!(parsed("127.0.0.1:5000/a/b/c").1, "a/b/c");
-        assert_eq!(parsed("registry.local/agents/loggie").0, "registry.local");
-        assert_eq!(parsed("[::1]:5000/app").0, "[::1]:5000");
         let r = Reference::parse("registry.local:5000/app").unwrap();
         assert_eq!(r.api_host(), "registry.local:5000");
     }
@@ -320,8 +304,9 @@ mod tests {
     #[test]
     fn digests_pin_and_keep_the_tag_for_display() {
         let digest = format!("sha256:{}", "a".repeat(64));
-        let (_, _, tag, pinned) = parsed(&format!("alpine@{digest}"));
-        assert_eq!((tag, pinned.as_deref()), (None, Some(digest.as_str())));
+        let pinned = Reference::parse(&format!("alpine@{digest}")).unwrap();
+        assert_eq!(pinned.tag(), None);
+        assert_eq!(pinned.digest().map(Digest::to_string), Some(digest.clone()));
         let both = Reference::parse(&format!("host:5000/app:v1@{digest}")).unwrap();
         assert_eq!(both.tag(), Some("v1"));
         assert_eq!(both.to_string(), format!("host:5000/app:v1@{digest}"));

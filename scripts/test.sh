@@ -16,6 +16,10 @@ export NETDNS_HELM3 NETDNS_HELM4
 step "tools: promtool (Debian's prometheus package, files only)"
 eval "$(scripts/install-promtool.sh)"
 export NETDNS_PROMTOOL
+
+step "tools: the distribution registry (Debian's docker-registry package, binary only)"
+eval "$(scripts/install-registry.sh)"
+export NETDNS_REGISTRY
 export NETDNS_GUARD_REQUIRE_TOOLS=1
 
 step "chart docs: README tables and schema descriptions match values.yaml (npm registry)"

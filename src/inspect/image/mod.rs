@@ -8,6 +8,7 @@
 
 pub mod digest;
 pub mod manifest;
+pub mod registry;
 pub mod source;
 
 pub use digest::{BadDigest, Digest, Verified};

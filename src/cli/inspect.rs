@@ -1,12 +1,13 @@
-//! `netdns-guard inspect`: Go build info read from executables, and whether each
-//! can take the cgo resolver.
+//! `netdns-guard inspect`: Go build info read from executables and images, and
+//! whether each can take the cgo resolver.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use netdns_guard::inspect::{self, DEFAULT_MAX_FILE_BYTES, Format, Options};
+use netdns_guard::inspect::image::{Cache, PlatformChoice};
+use netdns_guard::inspect::{self, DEFAULT_MAX_FILE_BYTES, Format, Input, Options};
 
 use super::print_stdout;
 
@@ -17,6 +18,8 @@ pub enum Output {
     Table,
     /// One JSON document, for tools.
     Json,
+    /// A policy file (`--config`) with a catalog entry per image read.
+    Policy,
 }
 
 impl From<Output> for Format {
@@ -24,6 +27,7 @@ impl From<Output> for Format {
         match output {
             Output::Table => Format::Table,
             Output::Json => Format::Json,
+            Output::Policy => Format::Policy,
         }
     }
 }
@@ -33,6 +37,7 @@ impl From<Format> for Output {
         match format {
             Format::Table => Output::Table,
             Format::Json => Output::Json,
+            Format::Policy => Output::Policy,
         }
     }
 }
@@ -40,9 +45,13 @@ impl From<Format> for Output {
 /// `inspect`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Executable files to read (a binary copied out of an image, off a node).
-    #[arg(required = true, value_name = "PATH")]
-    paths: Vec<PathBuf>,
+    /// Images and executable files to read: `oci-dir:DIR[:TAG]`,
+    /// `docker-archive:FILE[:REF]`, `file:PATH`, `registry:REF` (or
+    /// `docker://REF`); without a scheme a directory with `oci-layout` is an OCI
+    /// layout, a tar holding `manifest.json` a `docker save` archive, another
+    /// existing path a file, anything else a registry reference.
+    #[arg(required = true, value_name = "IMAGE|PATH")]
+    inputs: Vec<String>,
 
     /// Output format.
     #[arg(
@@ -53,17 +62,40 @@ pub struct Args {
     )]
     output: Output,
 
-    /// Largest file read, in bytes.
+    /// Largest file read, in bytes (a plain file, or an executable in an image).
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES, value_name = "BYTES")]
     max_file_bytes: u64,
+
+    /// Platform of a multi-platform image: os/arch[/variant], or `all`.
+    #[arg(long, default_value = "linux/amd64", value_name = "PLATFORM")]
+    platform: PlatformChoice,
+
+    /// Neither read nor write the findings cache
+    /// ($XDG_CACHE_HOME/netdns-guard, else ~/.cache/netdns-guard).
+    #[arg(long)]
+    no_cache: bool,
+
+    /// Keep the findings cache here instead.
+    #[arg(long, value_name = "DIR", env = "NETDNS_GUARD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
-/// Exit code 0 when every path was read (Go or not), 2 when any could not be.
+/// Exit code 0 when every input was read (Go or not), 2 when any could not be.
 pub fn run(args: Args) -> Result<ExitCode> {
+    let cache = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .or_else(Cache::default_dir)
+            .map(|dir| Cache::new(&dir))
+    };
     let options = Options {
         max_file_bytes: args.max_file_bytes,
+        platform: args.platform,
+        cache,
     };
-    let report = inspect::run(&args.paths, &options);
+    let inputs: Vec<Input> = args.inputs.iter().map(|text| Input::parse(text)).collect();
+    let report = inspect::run(&inputs, &options);
     print_stdout(&inspect::render(&report, args.output.into()))?;
     Ok(if report.any_unreadable() {
         ExitCode::from(2)

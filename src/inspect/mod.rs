@@ -1,16 +1,20 @@
-//! `netdns-guard inspect PATH...`: what Go binaries say about their resolver.
+//! `netdns-guard inspect IMAGE|PATH...`: what Go binaries say about their
+//! resolver.
 //!
-//! Each path is read whole (up to a size bound), handed to the
+//! A plain file is read whole (up to a size bound), handed to the
 //! `netdns-guard-buildinfo` crate, and reported with its Go version, cgo
 //! setting, tags, verdict and the evidence behind it (ARCHITECTURE.md, "Go build
-//! info"). Plain files only: this is the air-gapped way in, for a binary copied
-//! out of an image or off a node.
+//! info"). An image ([`input`] says how inputs are told apart) is read through
+//! [`image`]: each of its Go binaries reported the same way, and the image's
+//! verdict beside them.
 //!
 //! A file that is not a Go executable (not ELF, or ELF without Go build info) is
 //! reported as such and is not an error; a file that cannot be read, or is
-//! truncated or malformed, is.
+//! truncated or malformed, is, and so is an image that cannot be read whole.
 
 pub mod image;
+pub mod input;
+mod policy;
 mod render;
 
 use std::fs::File;
@@ -19,23 +23,32 @@ use std::path::{Path, PathBuf};
 
 use netdns_guard_buildinfo::{self as buildinfo, Assessment, GoBinary, ReadError};
 
+pub use input::Input;
 pub use render::{render, render_json, render_table};
+
+use image::{ImageOptions, ImageReport, PlatformChoice};
 
 /// Files larger than this are not read unless the caller raises it: Go
 /// binaries run to a few hundred MB at most.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// How `inspect` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// Largest file read, in bytes.
+    /// Largest file read, in bytes (a plain file, or an executable in an image).
     pub max_file_bytes: u64,
+    /// Which platforms of a multi-platform image.
+    pub platform: PlatformChoice,
+    /// Where image findings are kept between runs; `None` with `--no-cache`.
+    pub cache: Option<image::Cache>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            platform: PlatformChoice::default(),
+            cache: None,
         }
     }
 }
@@ -48,21 +61,60 @@ pub enum Format {
     Table,
     /// One JSON document, for tools.
     Json,
+    /// A policy file's `catalog.add`, one entry per image read.
+    Policy,
 }
 
-/// What was found in each path, in the order given.
+/// What was found in each input, in the order given.
 #[derive(Debug)]
 pub struct Report {
-    /// One entry per path.
-    pub files: Vec<FileReport>,
+    /// One entry per input.
+    pub inputs: Vec<InputReport>,
+}
+
+/// One input and what it holds.
+#[derive(Debug)]
+pub enum InputReport {
+    /// A plain file.
+    File(FileReport),
+    /// An image input.
+    Image(ImageInput),
+}
+
+/// An image input and what was found in it.
+#[derive(Debug)]
+pub struct ImageInput {
+    /// The input as understood (`oci-dir:…`, `docker-archive:…`, `registry:…`).
+    pub input: String,
+    /// The image's full name, when the input records it.
+    pub image_name: Option<String>,
+    /// One report per platform read, or why the input could not be read.
+    pub outcome: Result<Vec<ImageReport>, String>,
 }
 
 impl Report {
-    /// Whether any path could not be read (the command exits 2 then).
+    /// Whether any input could not be read (the command exits 2 then).
     pub fn any_unreadable(&self) -> bool {
-        self.files
-            .iter()
-            .any(|f| matches!(f.outcome, Outcome::Unreadable(_)))
+        self.inputs.iter().any(|input| match input {
+            InputReport::File(file) => matches!(file.outcome, Outcome::Unreadable(_)),
+            InputReport::Image(image) => image.outcome.is_err(),
+        })
+    }
+
+    /// The plain files, in order.
+    pub fn files(&self) -> impl Iterator<Item = &FileReport> {
+        self.inputs.iter().filter_map(|input| match input {
+            InputReport::File(file) => Some(file),
+            InputReport::Image(_) => None,
+        })
+    }
+
+    /// The image inputs, in order.
+    pub fn images(&self) -> impl Iterator<Item = &ImageInput> {
+        self.inputs.iter().filter_map(|input| match input {
+            InputReport::Image(image) => Some(image),
+            InputReport::File(_) => None,
+        })
     }
 }
 
@@ -117,17 +169,41 @@ pub enum InspectError {
     Read(ReadError),
 }
 
-/// Inspects every path.
-pub fn run(paths: &[PathBuf], options: &Options) -> Report {
+/// Inspects every input.
+pub fn run(inputs: &[Input], options: &Options) -> Report {
     Report {
-        files: paths
+        inputs: inputs
             .iter()
-            .map(|path| FileReport {
-                path: path.clone(),
-                outcome: inspect_file(path, options),
-            })
+            .map(|input| inspect_input(input, options))
             .collect(),
     }
+}
+
+fn inspect_input(input: &Input, options: &Options) -> InputReport {
+    if let Input::File(path) = input {
+        return InputReport::File(FileReport {
+            path: path.clone(),
+            outcome: inspect_file(path, options),
+        });
+    }
+    let image_options = ImageOptions {
+        platform: options.platform.clone(),
+        max_file_bytes: options.max_file_bytes,
+        cache: options.cache.clone(),
+    };
+    let (image_name, outcome) = match input.open() {
+        Ok(opened) => (
+            opened.image_name,
+            image::inspect_source(opened.source.as_ref(), &image_options)
+                .map_err(|error| error.to_string()),
+        ),
+        Err(error) => (None, Err(error.to_string())),
+    };
+    InputReport::Image(ImageInput {
+        input: input.to_string(),
+        image_name,
+        outcome,
+    })
 }
 
 /// Reads one file and inspects its bytes.

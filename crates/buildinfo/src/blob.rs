@@ -10,7 +10,7 @@
 //! elsewhere in the loaded data and must be followed through the `PT_LOAD`
 //! mappings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::elf::Elf;
 use crate::{NotGo, ReadError};
@@ -26,7 +26,7 @@ const FLAG_INLINE: u8 = 2;
 const SENTINEL_LEN: usize = 16;
 
 /// How the blob holds its two strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Encoding {
     /// Inline, after the header (Go ≥ 1.18).

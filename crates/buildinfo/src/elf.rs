@@ -15,7 +15,7 @@ use object::elf::{
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader, SectionTable, Sym};
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ReadError;
 
@@ -35,7 +35,7 @@ const GLIBC_START_SYMBOL: &[u8] = b"__libc_start_main";
 const GLIBC_TUNABLES_STRING: &[u8] = b"GLIBC_TUNABLES\0";
 
 /// What the ELF structure says about the binary, beyond its build info.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElfFacts {
     /// Dynamic (with the loader it names) or static.
     pub linkage: Linkage,
@@ -52,7 +52,7 @@ pub struct ElfFacts {
 }
 
 /// How the executable is linked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Linkage {
     /// A `PT_INTERP` names the dynamic loader; `DT_NEEDED` the libraries.
@@ -67,7 +67,7 @@ pub enum Linkage {
 }
 
 /// Whether something is in the binary, and where that was seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "presence", content = "source", rename_all = "kebab-case")]
 pub enum Presence {
     /// Found.
@@ -79,7 +79,7 @@ pub enum Presence {
 }
 
 /// Where a symbol was looked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// The ELF symbol table (`.symtab`).
@@ -89,7 +89,7 @@ pub enum Source {
 }
 
 /// How a statically linked glibc shows itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GlibcMark {
     /// `__libc_start_main` is defined in the symbol table.

@@ -29,10 +29,10 @@ pub use elf::{CGO_RESOLVER_FUNCTION, ElfFacts, GlibcMark, Linkage, Presence, Sou
 pub use modinfo::{BuildInfo, BuildSetting, ModInfoError, Module};
 pub use verdict::{Assessment, Caveat, Risk, Verdict};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A Go executable, read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoBinary {
     /// The build info the Go linker embedded.
     pub build: BuildInfo,

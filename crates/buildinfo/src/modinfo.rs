@@ -8,12 +8,12 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::quote;
 
 /// What a Go binary says about how it was built (Go's `debug.BuildInfo`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildInfo {
     /// The toolchain that built it, e.g. `go1.23.5`.
     pub go_version: String,
@@ -31,7 +31,7 @@ pub struct BuildInfo {
 }
 
 /// One module: the main module, a dependency, or a replacement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Module {
     /// Module path, e.g. `helm.sh/helm/v3`.
     pub path: String,
@@ -46,7 +46,7 @@ pub struct Module {
 }
 
 /// One `build KEY=VALUE` line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildSetting {
     /// e.g. `CGO_ENABLED`, `-tags`, `DefaultGODEBUG`.
     pub key: String,

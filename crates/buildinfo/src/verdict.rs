@@ -184,6 +184,18 @@ impl Verdict {
             Verdict::Unknown { .. } => Risk::Unknown,
         }
     }
+
+    /// The evidence alone, without the sentence about the resolver: e.g.
+    /// `CGO_ENABLED=1 and no netgo tag` (an image's verdict quotes it).
+    pub fn reason(&self) -> String {
+        match self {
+            Verdict::PureGo { because } => because.to_string(),
+            Verdict::GoByDefault { netdns } => format!("DefaultGODEBUG has netdns={netdns}"),
+            Verdict::CgoWhenTriggered { because } => because.to_string(),
+            Verdict::CgoPreferred { because } => because.to_string(),
+            Verdict::Unknown { because } => because.to_string(),
+        }
+    }
 }
 
 /// Applies the table in this module's documentation to `binary`.

@@ -8,9 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The repository root (this crate is `crates/buildinfo`).
+/// The repository root: the nearest directory up holding `Cargo.lock` (this
+/// file is also compiled into the root package's image tests).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(here)
+        .to_owned()
 }
 
 /// Skips with `msg`, or fails under `NETDNS_GUARD_REQUIRE_TOOLS=1`.

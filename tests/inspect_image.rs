@@ -1,0 +1,697 @@
+//! `netdns-guard inspect IMAGE`, run as a real process on images the tests
+//! assemble from real Go binaries (built by the resolver lab's toolchains, Go
+//! 1.19 and 1.23, in the variants whose verdicts the lab proves at run time):
+//! OCI layouts and `docker save` archives, OCI and Docker manifests, plain,
+//! gzip and zstd layers, a multi-platform index, later layers that delete and
+//! replace binaries, a large non-Go file.
+//!
+//! What each test holds to: a binary's verdict through an image is the verdict
+//! `inspect PATH` gives on the same file; an image that cannot be read whole
+//! (truncated layer, corrupt gzip, a blob that is not what its digest says, a
+//! path-traversal name) exits 2 naming the image and what failed, and leaves
+//! nothing in the cache; a second run over the same image reads no layer; and
+//! `-o policy`, fed to `dry-run --config`, classifies pods running the image.
+
+#![cfg(unix)]
+
+mod support {
+    pub mod image_builder;
+    pub mod scratch;
+}
+
+#[allow(dead_code)]
+#[path = "../crates/buildinfo/tests/support/tools.rs"]
+mod tools;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use support::image_builder::{
+    Entry, Image, Layer, OciLayout, Packing, docker_archive, pack, tar_of,
+};
+use support::scratch::scratch_dir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_netdns-guard");
+
+/// The lab builds read here: Go 1.23 in every variant, Go 1.19 in three.
+const BUILDS: &[(u32, &str)] = &[
+    (23, "cgo"),
+    (23, "nocgo"),
+    (23, "netgo"),
+    (23, "netcgo"),
+    (23, "trimpath"),
+    (23, "stripped"),
+    (23, "static"),
+    (19, "cgo"),
+    (19, "nocgo"),
+    (19, "netgo"),
+];
+
+/// A built binary: its file name (`lookup-go1.23-cgo`) and path.
+struct Binary {
+    name: String,
+    path: PathBuf,
+}
+
+/// Builds the binaries once per test process; `None` (skipped) without the
+/// toolchains.
+fn binaries() -> Option<&'static [Binary]> {
+    static BUILT: OnceLock<Option<Vec<Binary>>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            BUILDS
+                .iter()
+                .map(|&(minor, variant)| {
+                    let variant = tools::VARIANTS.iter().find(|v| v.name == variant)?;
+                    let path = tools::build(minor, variant)?;
+                    Some(Binary {
+                        name: path.file_name()?.to_string_lossy().into_owned(),
+                        path,
+                    })
+                })
+                .collect()
+        })
+        .as_deref()
+}
+
+fn binary(name: &str) -> Vec<u8> {
+    let found = binaries()
+        .and_then(|all| all.iter().find(|b| b.name == name))
+        .unwrap_or_else(|| panic!("{name} was not built"));
+    fs::read(&found.path).unwrap()
+}
+
+/// Runs `netdns-guard inspect ARGS` with its cache in `cache`.
+fn inspect(args: &[&str], cache: &Path) -> Output {
+    Command::new(BIN)
+        .arg("inspect")
+        .args(args)
+        .env("NETDNS_GUARD_CACHE_DIR", cache)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the verdict of a Go binary is made of, as `-o json` gives it.
+fn verdict_fields(go: &Value) -> Value {
+    serde_json::json!({
+        "status": go["status"], "go_version": go["go_version"], "cgo": go["cgo"],
+        "tags": go["tags"], "risk": go["risk"], "verdict": go["verdict"],
+        "summary": go["summary"], "caveats": go["caveats"],
+    })
+}
+
+/// `inspect PATH` on each lab binary: file name → verdict fields.
+fn file_verdicts(cache: &Path) -> BTreeMap<String, Value> {
+    let all = binaries().unwrap();
+    let paths: Vec<&str> = all.iter().map(|b| b.path.to_str().unwrap()).collect();
+    let mut args = vec!["-o", "json"];
+    args.extend(&paths);
+    let out = inspect(&args, cache);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = json_of(&out);
+    all.iter()
+        .zip(doc["files"].as_array().unwrap())
+        .map(|(b, file)| (b.name.clone(), verdict_fields(file)))
+        .collect()
+}
+
+/// The one platform image of an `-o json` document's first input.
+fn only_image(doc: &Value) -> &Value {
+    let input = &doc["images"][0];
+    assert_eq!(input["status"], "ok", "{input}");
+    let platforms = input["platforms"].as_array().unwrap();
+    assert_eq!(platforms.len(), 1, "{input}");
+    &platforms[0]
+}
+
+/// Executables of an image, by path.
+fn executables(image: &Value) -> BTreeMap<String, &Value> {
+    image["executables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap().to_owned(), e))
+        .collect()
+}
+
+/// The lab binaries spread over three layers, one of each packing, under
+/// /usr/bin (reached through the merged-/usr link /bin), with a script.
+fn lab_rootfs(docker: bool) -> Image {
+    let all = binaries().unwrap();
+    let mut layers: Vec<Layer> = [Packing::Plain, Packing::Gzip, Packing::Zstd]
+        .into_iter()
+        .filter(|p| !(docker && *p == Packing::Zstd))
+        .map(|p| Layer::new(p, Vec::new()))
+        .collect();
+    layers[0].entries.push(Entry::link("bin", "usr/bin"));
+    layers[0].entries.push(Entry::exe(
+        "usr/local/bin/entry.sh",
+        b"#!/bin/sh\nexec \"$@\"\n".to_vec(),
+    ));
+    let count = layers.len();
+    for (i, b) in all.iter().enumerate() {
+        layers[i % count]
+            .entries
+            .push(Entry::exe(&format!("usr/bin/{}", b.name), binary(&b.name)));
+    }
+    let mut image = Image::new(layers, &["/bin/lookup-go1.23-cgo"]);
+    image.docker = docker;
+    image
+}
+
+#[test]
+fn every_lab_binary_has_its_file_verdict_through_every_kind_of_image() {
+    if binaries().is_none() {
+        return;
+    }
+    let dir = scratch_dir("inspect-image-kinds");
+    let cache = dir.path().join("cache");
+    let expected = file_verdicts(&cache);
+
+    let oci = dir.path().join("oci");
+    let mut layout = OciLayout::new(&oci);
+    let (desc, _) = layout.image(&lab_rootfs(false));
+    layout.tag(desc, "v1");
+    let docker_types = dir.path().join("docker-types");
+    let mut layout = OciLayout::new(&docker_types);
+    let (desc, _) = layout.image(&lab_rootfs(true));
+    layout.tag(desc, "v1");
+    let archive = dir.path().join("agent.tar");
+    docker_archive(
+        &archive,
+        &lab_rootfs(true),
+        "registry.local:5000/lab/agent:v1",
+    );
+
+    for input in [
+        oci.to_str().unwrap().to_owned(),
+        format!("oci-dir:{}:v1", docker_types.display()),
+        archive.to_str().unwrap().to_owned(),
+    ] {
+        let out = inspect(&["-o", "json", "--no-cache", &input], &cache);
+        assert_eq!(out.status.code(), Some(0), "{input}: {out:?}");
+        let doc = json_of(&out);
+        let image = only_image(&doc);
+        let found = executables(image);
+        for (name, want) in &expected {
+            let path = format!("/usr/bin/{name}");
+            let exe = found
+                .get(&path)
+                .unwrap_or_else(|| panic!("{input}: {path} not reported: {image}"));
+            assert_eq!(&verdict_fields(exe), want, "{input}: {path}");
+        }
+        // Entrypoint first, found through the /bin link; the image takes the worst.
+        assert_eq!(
+            image["executables"][0]["path"], "/usr/bin/lookup-go1.23-cgo",
+            "{input}"
+        );
+        assert_eq!(image["executables"][0]["role"], "entrypoint");
+        assert_eq!(image["risk"], "at-risk");
+        let evidence = image["evidence"].as_str().unwrap();
+        assert!(
+            evidence.starts_with(
+                "at risk: CGO_ENABLED=1 and no netgo tag (/usr/bin/lookup-go1.23-cgo, go1.23"
+            ),
+            "{input}: {evidence}"
+        );
+        assert_eq!(image["executables_seen"], BUILDS.len() + 1, "{input}");
+    }
+
+    // The table says the same to a person.
+    let out = inspect(&["--no-cache", oci.to_str().unwrap()], &cache);
+    let table = text(&out);
+    assert!(
+        table.contains(&format!("oci-dir:{} linux/amd64 sha256:", oci.display())),
+        "{table}"
+    );
+    assert!(
+        table.contains("  /usr/bin/lookup-go1.23-cgo (entrypoint): at risk\n"),
+        "{table}"
+    );
+    assert!(table.contains("  entrypoint /bin/lookup-go1.23-cgo -> /usr/bin/lookup-go1.23-cgo\n"));
+    assert!(
+        table.ends_with("1 image: 1 at risk, 0 safe, 0 unknown, 0 not Go; 0 unreadable\n"),
+        "{table}"
+    );
+}
+
+#[test]
+fn later_layers_delete_replace_and_hide_binaries() {
+    if binaries().is_none() {
+        return;
+    }
+    let dir = scratch_dir("inspect-image-whiteouts");
+    let cache = dir.path().join("cache");
+    // 24 MB that no compressor shrinks: a large file that is not Go.
+    let mut noise = vec![0u8; 24 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in noise.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let lower = Layer::new(
+        Packing::Gzip,
+        vec![
+            Entry::exe("usr/bin/agent", binary("lookup-go1.23-cgo")),
+            Entry::Dir("opt/tool".into()),
+            Entry::exe("opt/tool/helper", binary("lookup-go1.23-netcgo")),
+            Entry::exe("usr/local/bin/old", binary("lookup-go1.19-cgo")),
+            Entry::data("var/lib/blob.dat", noise),
+        ],
+    );
+    let upper = Layer::new(
+        Packing::Gzip,
+        vec![
+            Entry::whiteout("opt/tool"),
+            Entry::exe("usr/bin/agent", binary("lookup-go1.23-nocgo")),
+            Entry::opaque("usr/local/bin"),
+            Entry::exe("usr/local/bin/fresh", binary("lookup-go1.23-netgo")),
+            Entry::Hardlink {
+                path: "usr/sbin/agent-link".into(),
+                target: "usr/bin/agent".into(),
+            },
+            Entry::link("usr/bin/run", "agent"),
+        ],
+    );
+    let mut image = Image::new(vec![lower, upper], &["run"]);
+    image.docker = true;
+    let oci = dir.path().join("oci");
+    let mut layout = OciLayout::new(&oci);
+    let (desc, _) = layout.image(&image);
+    layout.tag(desc, "v2");
+
+    let out = inspect(&["-o", "json", oci.to_str().unwrap()], &cache);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = json_of(&out);
+    let image = only_image(&doc);
+    let found = executables(image);
+    assert_eq!(
+        found.keys().collect::<Vec<_>>(),
+        [
+            "/usr/bin/agent",
+            "/usr/local/bin/fresh",
+            "/usr/sbin/agent-link"
+        ],
+        "{image}"
+    );
+    assert_eq!(found["/usr/bin/agent"]["role"], "entrypoint");
+    assert_eq!(
+        found["/usr/bin/agent"]["summary"],
+        "pure-Go resolver only: CGO_ENABLED=0"
+    );
+    assert_eq!(found["/usr/sbin/agent-link"]["cgo"], false);
+    assert_eq!(
+        found["/usr/local/bin/fresh"]["verdict"]["because"]["kind"],
+        "netgo-tag"
+    );
+    assert_eq!(image["programs"][0]["path"], "usr/bin/agent");
+    assert_eq!(image["risk"], "safe");
+    assert_eq!(image["executables_seen"], 3);
+
+    // Under a size bound smaller than the binaries, none is read: unknown, said why.
+    let out = inspect(
+        &[
+            "-o",
+            "json",
+            "--max-file-bytes",
+            "100000",
+            oci.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = json_of(&out);
+    let image = only_image(&doc);
+    assert_eq!(image["risk"], "unknown");
+    assert_eq!(image["executables"][0]["kind"], "too-large", "{image}");
+    assert!(
+        image["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("over --max-file-bytes")
+    );
+}
+
+#[test]
+fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
+    if binaries().is_none() {
+        return;
+    }
+    let dir = scratch_dir("inspect-image-index");
+    let cache = dir.path().join("cache");
+    let oci = dir.path().join("oci");
+    let mut layout = OciLayout::new(&oci);
+    let amd = Image::new(
+        vec![Layer::new(
+            Packing::Zstd,
+            vec![Entry::exe("agent", binary("lookup-go1.23-cgo"))],
+        )],
+        &["/agent"],
+    );
+    let mut arm = Image::new(
+        vec![Layer::new(
+            Packing::Gzip,
+            vec![Entry::exe("agent", binary("lookup-go1.23-nocgo"))],
+        )],
+        &["/agent"],
+    );
+    arm.architecture = "arm64".into();
+    let (amd, _) = layout.image(&amd);
+    let (arm, _) = layout.image(&arm);
+    let index = layout.multi_platform(vec![amd, arm]);
+    layout.tag(index, "multi");
+    let input = format!("oci-dir:{}:multi", oci.display());
+
+    let risks = |platform: &str| -> Vec<(String, String)> {
+        let out = inspect(&["-o", "json", "--platform", platform, &input], &cache);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        json_of(&out)["images"][0]["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["platform"].as_str().unwrap().into(),
+                    p["risk"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let pair = |p: &str, r: &str| (p.to_owned(), r.to_owned());
+    assert_eq!(risks("linux/amd64"), [pair("linux/amd64", "at-risk")]);
+    assert_eq!(risks("linux/arm64"), [pair("linux/arm64", "safe")]);
+    assert_eq!(
+        risks("all"),
+        [pair("linux/amd64", "at-risk"), pair("linux/arm64", "safe")]
+    );
+    let out = inspect(&["--platform", "linux/s390x", &input], &cache);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("linux/s390x"), "{}", text(&out));
+}
+
+/// Files in the cache's image directory.
+fn cached_entries(cache: &Path) -> Vec<PathBuf> {
+    fs::read_dir(cache.join("images-v1"))
+        .map(|dir| dir.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_second_run_answers_from_the_cache_without_reading_a_layer() {
+    if binaries().is_none() {
+        return;
+    }
+    let dir = scratch_dir("inspect-image-cache");
+    let cache = dir.path().join("cache");
+    let oci = dir.path().join("oci");
+    let mut layout = OciLayout::new(&oci);
+    let image = Image::new(
+        vec![Layer::new(
+            Packing::Gzip,
+            vec![Entry::exe("usr/bin/agent", binary("lookup-go1.23-cgo"))],
+        )],
+        &["agent"],
+    );
+    let (desc, layers) = layout.image(&image);
+    layout.tag(desc, "v1");
+    let input = oci.to_str().unwrap();
+
+    let first = json_of(&inspect(&["-o", "json", input], &cache));
+    assert_eq!(only_image(&first)["cached"], false);
+    assert_eq!(cached_entries(&cache).len(), 1);
+
+    // With the layer gone, only the cache can answer.
+    for digest in &layers {
+        fs::remove_file(layout.blob_path(digest)).unwrap();
+    }
+    let out = inspect(&["-o", "json", input], &cache);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let second = json_of(&out);
+    assert_eq!(only_image(&second)["cached"], true);
+    assert_eq!(only_image(&second)["risk"], "at-risk");
+    assert_eq!(
+        only_image(&second)["executables"],
+        only_image(&first)["executables"]
+    );
+    let table = text(&inspect(&[input], &cache));
+    assert!(table.contains("(cached: no layer read)"), "{table}");
+
+    // --no-cache reads the layers, which are gone.
+    let out = inspect(&["--no-cache", input], &cache);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains(&format!(
+            "layer 1 of 1 ({}): blob {} not found",
+            layers[0], layers[0]
+        )),
+        "{}",
+        text(&out)
+    );
+}
+
+/// An image of one layer holding a script, with the layer's blob made by
+/// `blob` from the packed bytes; returns the layout's input name.
+fn faulty_image(
+    dir: &Path,
+    name: &str,
+    packing: Packing,
+    fault: impl Fn(&OciLayout, &[u8]),
+) -> String {
+    let oci = dir.join(name);
+    let mut layout = OciLayout::new(&oci);
+    let entries = vec![Entry::exe("bin/tool", vec![b'x'; 200_000])];
+    let packed = pack(&tar_of(&entries), packing);
+    let mut layer = Layer::new(packing, entries);
+    layer.raw = Some(packed.clone());
+    let (desc, _) = layout.image(&Image::new(vec![layer], &["/bin/tool"]));
+    layout.tag(desc, "v1");
+    fault(&layout, &packed);
+    format!("oci-dir:{}", oci.display())
+}
+
+#[test]
+fn damaged_layers_exit_2_name_the_image_and_the_fault_and_cache_nothing() {
+    let dir = scratch_dir("inspect-image-faults");
+    let cache = dir.path().join("cache");
+    let digest = |bytes: &[u8]| netdns_guard::inspect::image::Digest::of(bytes);
+    let mut all: Vec<(String, &str)> = vec![
+        (
+            faulty_image(dir.path(), "truncated", Packing::Gzip, |layout, packed| {
+                fs::write(
+                    layout.blob_path(&digest(packed)),
+                    &packed[..packed.len() / 2],
+                )
+                .unwrap();
+            }),
+            "the manifest says",
+        ),
+        (
+            faulty_image(
+                dir.path(),
+                "wrong-digest",
+                Packing::Plain,
+                |layout, packed| {
+                    let mut other = packed.to_vec();
+                    other[600] ^= 0xff;
+                    fs::write(layout.blob_path(&digest(packed)), other).unwrap();
+                },
+            ),
+            "the manifest says sha256:",
+        ),
+    ];
+    // The corrupt gzip: its digest matches (the manifest names the corrupt
+    // bytes), so the decompressor is what fails.
+    let corrupt = dir.path().join("corrupt-gzip-real");
+    let corrupt_input = {
+        let mut layout = OciLayout::new(&corrupt);
+        let entries = vec![Entry::exe("bin/tool", vec![b'x'; 200_000])];
+        let mut packed = pack(&tar_of(&entries), Packing::Gzip);
+        let middle = packed.len() / 2;
+        packed[middle - 8..middle + 8].fill(0xff);
+        packed[10..30].fill(0x55);
+        let mut layer = Layer::new(Packing::Gzip, entries);
+        layer.raw = Some(packed);
+        let (desc, _) = layout.image(&Image::new(vec![layer], &["/bin/tool"]));
+        layout.tag(desc, "v1");
+        format!("oci-dir:{}", corrupt.display())
+    };
+    let traversal = dir.path().join("traversal");
+    let traversal_input = {
+        let mut layout = OciLayout::new(&traversal);
+        let entries = vec![Entry::RawName {
+            name: b"../../etc/cron.d/evil".to_vec(),
+            bytes: b"* * * * * root sh".to_vec(),
+        }];
+        let (desc, _) = layout.image(&Image::new(vec![Layer::new(Packing::Gzip, entries)], &[]));
+        layout.tag(desc, "v1");
+        format!("oci-dir:{}", traversal.display())
+    };
+    all.push((corrupt_input, "deflate"));
+    all.push((traversal_input, "path traversal"));
+
+    for (input, want) in &all {
+        let out = inspect(&["-o", "json", input], &cache);
+        assert_eq!(out.status.code(), Some(2), "{input}: {out:?}");
+        let doc = json_of(&out);
+        let image = &doc["images"][0];
+        assert_eq!(image["input"], input.as_str());
+        assert_eq!(image["status"], "error");
+        let error = image["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("layer 1 of 1 (sha256:"),
+            "{input}: {error}"
+        );
+        assert!(error.contains(want), "{input}: {error} lacks {want:?}");
+        // The table names the image before the fault.
+        let table = text(&inspect(&[input], &cache));
+        assert!(
+            table.starts_with(&format!("{input}: error: layer 1 of 1")),
+            "{table}"
+        );
+        assert!(table.contains("0 images: 0 at risk, 0 safe, 0 unknown, 0 not Go; 1 unreadable"));
+    }
+    assert!(
+        cached_entries(&cache).is_empty(),
+        "{:?}",
+        cached_entries(&cache)
+    );
+
+    // A registry reference waits for the registry module: exit 2, said so.
+    let out = inspect(&["registry.local:5000/agents/loggie:v1"], &cache);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("registry references need the registry module"),
+        "{}",
+        text(&out)
+    );
+}
+
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shippers
+  namespace: logging
+spec:
+  selector:
+    matchLabels: {app: shippers}
+  template:
+    metadata:
+      labels: {app: shippers}
+    spec:
+      containers:
+        - name: loggie
+          image: registry.local:5000/agents/loggie:v2
+        - name: quiet
+          image: registry.local:5000/agents/quiet@sha256:0000000000000000000000000000000000000000000000000000000000000000
+        - name: other
+          image: registry.local:5000/agents/unlisted:v1
+"#;
+
+#[test]
+fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
+    if binaries().is_none() {
+        return;
+    }
+    let dir = scratch_dir("inspect-image-policy");
+    let cache = dir.path().join("cache");
+    let archive = dir.path().join("loggie.tar");
+    docker_archive(
+        &archive,
+        &Image::new(
+            vec![Layer::new(
+                Packing::Plain,
+                vec![Entry::exe("usr/bin/loggie", binary("lookup-go1.19-cgo"))],
+            )],
+            &["/usr/bin/loggie"],
+        ),
+        "registry.local:5000/agents/loggie:v1",
+    );
+    let oci = dir.path().join("quiet");
+    let mut layout = OciLayout::new(&oci);
+    let (desc, _) = layout.image(&Image::new(
+        vec![Layer::new(
+            Packing::Zstd,
+            vec![Entry::exe("quiet", binary("lookup-go1.23-netgo"))],
+        )],
+        &["/quiet"],
+    ));
+    layout.tag(desc, "registry.local:5000/agents/quiet:v1");
+
+    let out = inspect(
+        &[
+            "-o",
+            "policy",
+            archive.to_str().unwrap(),
+            oci.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let policy = text(&out);
+    for line in [
+        "      name: \"registry.local:5000/agents/loggie\"\n",
+        "      risk: at-risk\n",
+        "        - \"registry.local:5000/agents/loggie\"\n",
+        "      risk: pure-go\n",
+        "        - \"registry.local:5000/agents/quiet\"\n",
+    ] {
+        assert!(policy.contains(line), "policy lacks {line:?}:\n{policy}");
+    }
+    assert!(
+        policy
+            .contains("reason: \"at risk: CGO_ENABLED=1 and no netgo tag (/usr/bin/loggie, go1.19"),
+        "{policy}"
+    );
+    assert!(policy.contains("    # registry.local:5000/agents/loggie:v1 linux/amd64 sha256:"));
+    let policy_file = dir.path().join("policy.yaml");
+    fs::write(&policy_file, &policy).unwrap();
+    let manifests = dir.path().join("deployment.yaml");
+    fs::write(&manifests, DEPLOYMENT).unwrap();
+
+    let out = Command::new(BIN)
+        .args(["dry-run", "-o", "report-json", "--config"])
+        .arg(&policy_file)
+        .arg("-f")
+        .arg(&manifests)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let containers = &report[0]["report"]["containers"];
+    assert_eq!(containers[0]["verdict"], "at-risk", "{report}");
+    assert_eq!(containers[0]["target"], true);
+    assert!(
+        containers[0]["agent"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("inspected-loggie-"),
+        "{report}"
+    );
+    assert_eq!(containers[1]["verdict"], "not-at-risk", "{report}");
+    assert_eq!(containers[1]["target"], false);
+    assert_eq!(containers[2]["verdict"], "unknown", "{report}");
+    assert_eq!(report[0]["changed"], true);
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::engine::Engine;
-use crate::engine::report::{ContainerReport, PodReport};
+use crate::engine::report::{ContainerReport, PodReport, Verdict};
 use crate::manifest::stream::{self, Document, Origin, ParseError};
 use crate::manifest::{self, ObjectReview, ShapeError};
 
@@ -232,6 +232,38 @@ pub fn run(
         changed,
         warnings,
     })
+}
+
+/// The images of every pod template the engine calls unknown (not in the
+/// catalog), each once, in the order first met: what `dry-run
+/// --inspect-images` reads before the run proper.
+pub fn unknown_images(engine: &Engine, sources: &[Source]) -> Result<Vec<String>, DryRunError> {
+    let mut images: Vec<String> = Vec::new();
+    for source in sources {
+        for document in stream::parse_iter(&source.name, &source.text) {
+            let mut document = document?;
+            let function_engine = function_config_engine(&document)?;
+            let engine = function_engine.as_ref().unwrap_or(engine);
+            let reviews =
+                manifest::mutate_document(engine, &mut document.value).map_err(|error| {
+                    DryRunError::Shape {
+                        origin: document.origin.clone(),
+                        error,
+                    }
+                })?;
+            let unknown = reviews
+                .iter()
+                .flat_map(|r| &r.review.report.containers)
+                .filter(|c| c.verdict == Verdict::Unknown)
+                .filter_map(|c| c.image.clone());
+            for image in unknown {
+                if !images.contains(&image) {
+                    images.push(image);
+                }
+            }
+        }
+    }
+    Ok(images)
 }
 
 /// A KRM function call may carry its policy as `functionConfig` (kind `Policy`);

@@ -4,11 +4,14 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
+use netdns_guard::Engine;
 use netdns_guard::dryrun::{self, Input, OutputFormat};
+use netdns_guard::inspect::evidence::{self, ImageJob, Inspector};
 
 use super::print_stdout;
+use super::registry::InspectImagesArgs;
 
 /// `-o`: the library's [`OutputFormat`] as clap sees it (names and help).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -80,6 +83,9 @@ pub struct Args {
     /// Exit 1 when any object would change (like `diff` and `kubectl diff`).
     #[arg(long)]
     exit_code: bool,
+
+    #[command(flatten)]
+    images: InspectImagesArgs,
 }
 
 /// Reads the inputs, prints them mutated (or the patch, diff or report), and exits
@@ -96,6 +102,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.files.iter().map(|f| Input::parse(f)).collect()
     };
     let sources = dryrun::read_inputs(&inputs, &mut std::io::stdin().lock())?;
+    let engine = match args.images.inspector()? {
+        Some(inspector) => learn(&engine, &sources, &inspector)?,
+        None => engine,
+    };
     let outcome = dryrun::run(&engine, &sources, args.output.into())?;
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
@@ -106,6 +116,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--inspect-images`: the unknown images read (docker config credentials
+/// only) and put in front of the catalog, as `inspect -o policy` would write
+/// them; images that could not be read are warnings.
+fn learn(engine: &Engine, sources: &[dryrun::Source], inspector: &Inspector) -> Result<Engine> {
+    let jobs: Vec<ImageJob> = dryrun::unknown_images(engine, sources)?
+        .iter()
+        .map(|image| ImageJob::named(image))
+        .collect();
+    let inputs = inspector.inspect_all(&jobs);
+    for warning in evidence::failures(&inputs) {
+        eprintln!("warning: {warning}");
+    }
+    evidence::engine_with(engine, &evidence::catalog_entries(&inputs))
+        .context("adding the inspected images to the catalog")
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use netdns_guard::inspect::image::{Cache, PlatformChoice};
+use netdns_guard::inspect::image::PlatformChoice;
 use netdns_guard::inspect::{self, DEFAULT_MAX_FILE_BYTES, Format, Input, Options};
 
 use super::print_stdout;
+use super::registry::{RegistryArgs, cache};
 
 /// `-o`: the library's [`Format`] as clap sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,23 +79,23 @@ pub struct Args {
     /// Keep the findings cache here instead.
     #[arg(long, value_name = "DIR", env = "NETDNS_GUARD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// Exit code 0 when every input was read (Go or not), 2 when any could not be.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let cache = if args.no_cache {
-        None
-    } else {
-        args.cache_dir
-            .or_else(Cache::default_dir)
-            .map(|dir| Cache::new(&dir))
-    };
+    let inputs: Vec<Input> = args.inputs.iter().map(|text| Input::parse(text)).collect();
+    // The client is set up only when a registry is asked (a bad --registry-ca
+    // is then an error, and air-gapped runs never read the docker config).
+    let pulls = inputs.iter().any(|i| matches!(i, Input::Registry(_)));
     let options = Options {
         max_file_bytes: args.max_file_bytes,
         platform: args.platform,
-        cache,
+        cache: cache(args.no_cache, args.cache_dir),
+        registry: pulls.then(|| args.registry.registry()).transpose()?,
     };
-    let inputs: Vec<Input> = args.inputs.iter().map(|text| Input::parse(text)).collect();
     let report = inspect::run(&inputs, &options);
     print_stdout(&inspect::render(&report, args.output.into()))?;
     Ok(if report.any_unreadable() {

@@ -19,6 +19,7 @@ pub mod duration;
 pub mod export;
 pub mod inspect;
 pub mod logging;
+pub mod registry;
 pub mod remediate;
 pub mod runtime;
 pub mod scan;

@@ -4,11 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use netdns_guard::cluster::Scope;
 use netdns_guard::cluster::scan::{self, ScanOptions};
+use netdns_guard::cluster::{Scope, inspect_images};
 
 use super::cluster::{ClusterArgs, Output};
 use super::print_stdout;
+use super::registry::InspectImagesArgs;
 use super::runtime::{self, Threads};
 
 /// `scan`'s flags.
@@ -28,6 +29,9 @@ pub struct Args {
     /// Exit 1 when any running pod lacks the fix (like `diff` and `kubectl diff`).
     #[arg(long)]
     exit_code: bool,
+
+    #[command(flatten)]
+    images: InspectImagesArgs,
 }
 
 impl Args {
@@ -45,10 +49,14 @@ impl Args {
 /// Scans, prints the report, and exits 1 with `--exit-code` when a pod lacks the fix.
 pub fn run(args: Args) -> Result<ExitCode> {
     let engine = args.cluster.load_engine()?;
+    let inspector = args.images.inspector()?;
     runtime::block_on(Threads::Two, async move {
         let (ctx, scope) = args.cluster.connect().await?;
         let options = args.options(scope);
-        let report = scan::run(&ctx, &engine, &options).await?;
+        let report = match inspector {
+            Some(inspector) => inspect_images::run(&ctx, &engine, &options, inspector).await?,
+            None => scan::run(&ctx, &engine, &options).await?,
+        };
         print_stdout(&match args.cluster.output {
             Output::Table => scan::render_table(&report),
             Output::Json => scan::render_json(&report),
@@ -64,6 +72,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+
+    use netdns_guard::inspect::image::registry::CredentialsSource;
 
     use super::*;
     use crate::cli::{Cli, Command};
@@ -111,5 +121,32 @@ mod tests {
         );
         assert_eq!(args.cluster.output, Output::Json);
         assert!(args.exit_code);
+        assert!(!args.images.inspect_images);
+    }
+
+    #[test]
+    fn the_image_flags_reach_the_registry_options() {
+        let args = parse(&[
+            "netdns-guard",
+            "scan",
+            "--inspect-images",
+            "--registry-config=/tmp/config.json",
+            "--insecure-registry=reg.local:5000",
+            "--insecure-registry=other.local",
+            "--registry-ca=/tmp/ca.pem",
+            "--platform=linux/arm64",
+        ]);
+        assert!(args.images.inspect_images);
+        let options = args.images.registry.options();
+        assert_eq!(
+            options.credentials,
+            [
+                CredentialsSource::File("/tmp/config.json".into()),
+                CredentialsSource::DockerDefault
+            ]
+        );
+        assert_eq!(options.insecure, ["reg.local:5000", "other.local"]);
+        assert_eq!(options.extra_ca, [std::path::PathBuf::from("/tmp/ca.pem")]);
+        assert_eq!(args.images.platform, "linux/arm64".parse().unwrap());
     }
 }

@@ -17,10 +17,12 @@
 //! - [`rollout`]: `kubectl rollout status`'s completion rules;
 //! - [`remediate`]: the plan per owner and its execution;
 //! - [`progress`]: events for a terminal;
-//! - [`pull_secrets`]: the registry credentials a pod pulls with (`scan --inspect-images`).
+//! - [`pull_secrets`]: the registry credentials a pod pulls with (`scan --inspect-images`);
+//! - [`inspect_images`]: `scan --inspect-images`, unknown images read and learnt.
 
 pub mod api;
 pub mod evidence;
+pub mod inspect_images;
 pub mod inventory;
 pub mod managers;
 pub mod progress;

@@ -13,11 +13,14 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 
 use super::evidence::{self, Crash, Evidence, LogEvidence};
-use super::inventory::{self, Manager, OwnerLink, Owners, Ownership, Replacement, Workload};
+use super::inventory::{
+    self, Listing, Manager, OwnerLink, Owners, Ownership, Replacement, Workload,
+};
 use super::table::Table;
 use super::{ClusterError, Ctx, Event, Scope, plural, review_pod};
 use crate::engine::report::{AgentMatch, ContainerKind, ContainerReport, Verdict};
 use crate::engine::{Engine, Review};
+use crate::inspect::evidence::ImageEvidence;
 
 /// The report's `apiVersion`, so tools can tell versions apart.
 pub const API_VERSION: &str = "netdns-guard.io/v1alpha1";
@@ -128,6 +131,9 @@ pub struct ContainerFinding {
     /// What the webhook would change in it.
     pub fix: Vec<String>,
     pub evidence: Evidence,
+    /// What reading the image found (`scan --inspect-images`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inspected: Option<ImageEvidence>,
 }
 
 /// A summary of the pods the policy leaves alone.
@@ -149,6 +155,16 @@ pub async fn run(
     options: &ScanOptions,
 ) -> Result<ScanReport, ClusterError> {
     let listing = inventory::list_pods(ctx, &options.scope, None, options.chunk_size).await?;
+    report(ctx, engine, options, &listing).await
+}
+
+/// The report on pods already listed, as `engine` reviews them.
+pub async fn report(
+    ctx: &Ctx,
+    engine: &Engine,
+    options: &ScanOptions,
+    listing: &Listing<Pod>,
+) -> Result<ScanReport, ClusterError> {
     let mut owners = Owners::new(ctx);
     let mut groups: BTreeMap<Workload, OwnerGroup> = BTreeMap::new();
     let mut others = Others::default();
@@ -298,6 +314,7 @@ fn container_finding(pod: &Pod, c: &ContainerReport) -> ContainerFinding {
         reasons,
         fix: c.changes.iter().map(ToString::to_string).collect(),
         evidence: Evidence::from_status(evidence::container_status(pod, &c.name)),
+        inspected: None,
     }
 }
 

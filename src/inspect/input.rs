@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::image::docker_archive::{self, DockerArchive};
 use super::image::oci_layout::OciLayout;
+use super::image::registry::Registry;
 use super::image::store::DirStore;
 use super::image::{ImageSource, SourceError};
 
@@ -73,8 +74,9 @@ impl Input {
         sniff(text)
     }
 
-    /// Opens an image input (a plain file is not one).
-    pub fn open(&self) -> Result<Opened, SourceError> {
+    /// Opens an image input (a plain file is not one); a registry reference
+    /// through `registry`.
+    pub fn open(&self, registry: Option<&Registry>) -> Result<Opened, SourceError> {
         match self {
             Input::File(path) => Err(SourceError::Invalid {
                 what: path.display().to_string(),
@@ -95,13 +97,7 @@ impl Input {
                     source: Box::new(archive),
                 })
             }
-            Input::Registry(reference) => Err(SourceError::Unavailable {
-                what: format!("registry:{reference}"),
-                detail: "registry references need the registry module, which this build \
-                         does not have yet; save the image (docker save, skopeo copy \
-                         oci:DIR) and inspect that"
-                    .into(),
-            }),
+            Input::Registry(reference) => open_registry(reference, registry),
         }
     }
 }
@@ -121,6 +117,26 @@ impl fmt::Display for Input {
             Input::Registry(reference) => write!(f, "registry:{reference}"),
         }
     }
+}
+
+/// A registry reference opened on `registry`; its name is the reference as
+/// given (what `-o policy` names the entry after).
+fn open_registry(reference: &str, registry: Option<&Registry>) -> Result<Opened, SourceError> {
+    let what = format!("registry:{reference}");
+    let registry = registry.ok_or_else(|| SourceError::Unavailable {
+        what: what.clone(),
+        detail: "no registry client was set up".into(),
+    })?;
+    let source = registry
+        .open(reference)
+        .map_err(|error| SourceError::Invalid {
+            what,
+            detail: error.to_string(),
+        })?;
+    Ok(Opened {
+        source: Box::new(source),
+        image_name: Some(reference.to_owned()),
+    })
 }
 
 /// `PATH[:SUFFIX]`: the whole text when it names what `exists` accepts, else

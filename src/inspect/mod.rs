@@ -12,9 +12,10 @@
 //! reported as such and is not an error; a file that cannot be read, or is
 //! truncated or malformed, is, and so is an image that cannot be read whole.
 
+pub mod evidence;
 pub mod image;
 pub mod input;
-mod policy;
+pub mod policy;
 mod render;
 
 use std::fs::File;
@@ -41,6 +42,8 @@ pub struct Options {
     pub platform: PlatformChoice,
     /// Where image findings are kept between runs; `None` with `--no-cache`.
     pub cache: Option<image::Cache>,
+    /// How registry references are pulled; `None` refuses them.
+    pub registry: Option<image::registry::Registry>,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             platform: PlatformChoice::default(),
             cache: None,
+            registry: None,
         }
     }
 }
@@ -191,7 +195,7 @@ fn inspect_input(input: &Input, options: &Options) -> InputReport {
         max_file_bytes: options.max_file_bytes,
         cache: options.cache.clone(),
     };
-    let (image_name, outcome) = match input.open() {
+    let (image_name, outcome) = match input.open(options.registry.as_ref()) {
         Ok(opened) => (
             opened.image_name,
             image::inspect_source(opened.source.as_ref(), &image_options)

@@ -12,6 +12,8 @@
 
 use std::fmt::Write as _;
 
+use crate::engine::catalog::{CatalogEntry, Risk};
+
 use super::image::reference::Reference;
 use super::image::{ImageReport, ImageRisk};
 use super::{ImageInput, Report};
@@ -50,33 +52,73 @@ pub fn render_policy(report: &Report) -> String {
 }
 
 fn write_entry(out: &mut String, input: &ImageInput) {
+    let PolicyEntry { comments, entry } = policy_entry(input);
+    for comment in comments {
+        let _ = writeln!(out, "    # {comment}");
+    }
+    let Some(entry) = entry else { return };
+    let _ = writeln!(out, "    - id: {}", quoted(&entry.id));
+    let _ = writeln!(out, "      name: {}", quoted(&entry.name));
+    let _ = writeln!(out, "      risk: {}", risk_name(entry.risk));
+    let _ = writeln!(out, "      reason: {}", quoted(&entry.reason));
+    let _ = writeln!(out, "      images:");
+    for image in &entry.images {
+        let _ = writeln!(out, "        - {}", quoted(image));
+    }
+}
+
+/// What one image input gives a policy: the comments that say what was read
+/// (or why there is no entry), and at most one catalog entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEntry {
+    /// One line each, without the `#`.
+    pub comments: Vec<String>,
+    /// The entry, when the image was read, has a name and a decided verdict.
+    pub entry: Option<CatalogEntry>,
+}
+
+/// The catalog entry `-o policy` writes for `input`, as data: the one place
+/// inspection evidence becomes a catalog entry, for `inspect -o policy` and
+/// for `scan`/`dry-run --inspect-images` alike (ARCHITECTURE.md, "Inspection
+/// evidence in the catalog").
+pub fn policy_entry(input: &ImageInput) -> PolicyEntry {
+    let mut comments = Vec::new();
     let images = match &input.outcome {
         Ok(images) => images,
         Err(error) => {
-            let _ = writeln!(out, "    # {}: not read: {}", input.input, one_line(error));
-            return;
+            comments.push(format!("{}: not read: {}", input.input, one_line(error)));
+            return PolicyEntry {
+                comments,
+                entry: None,
+            };
         }
     };
     for image in images {
         let verdict = image.findings.verdict();
-        let _ = writeln!(
-            out,
-            "    # {} {} {}: {}",
+        comments.push(format!(
+            "{} {} {}: {}",
             input.image_name.as_deref().unwrap_or(&input.input),
             image.platform,
             image.manifest_digest,
             one_line(&verdict.evidence)
-        );
+        ));
     }
-    let Some(worst) = worst(images) else {
-        return;
-    };
+    let entry = entry_of(input, images, &mut comments);
+    PolicyEntry { comments, entry }
+}
+
+fn entry_of(
+    input: &ImageInput,
+    images: &[ImageReport],
+    comments: &mut Vec<String>,
+) -> Option<CatalogEntry> {
+    let worst = worst(images)?;
     let risk = match worst.findings.verdict().risk {
-        ImageRisk::AtRisk => "at-risk",
-        ImageRisk::Safe => "pure-go",
+        ImageRisk::AtRisk => Risk::AtRisk,
+        ImageRisk::Safe => Risk::PureGo,
         other => {
-            let _ = writeln!(out, "    # no entry: the image's verdict is {other}");
-            return;
+            comments.push(format!("no entry: the image's verdict is {other}"));
+            return None;
         }
     };
     let Some(repository) = input
@@ -85,27 +127,37 @@ fn write_entry(out: &mut String, input: &ImageInput) {
         .and_then(Reference::parse)
         .map(|reference| reference.repository)
     else {
-        let _ = writeln!(
-            out,
-            "    # no entry: {} records no image name; name the image (a tag with its \
+        comments.push(format!(
+            "no entry: {} records no image name; name the image (a tag with its \
              repository) to get one",
             input.input
-        );
-        return;
+        ));
+        return None;
     };
     let short = repository.rsplit('/').next().unwrap_or(&repository);
-    let id = format!("inspected-{}-{}", short, &worst.manifest_digest.hex()[..12]);
     let reason = format!(
         "{}; read from {} ({})",
         worst.findings.verdict().evidence,
         worst.manifest_digest,
         worst.platform
     );
-    let _ = writeln!(out, "    - id: {}", quoted(&id));
-    let _ = writeln!(out, "      name: {}", quoted(&repository));
-    let _ = writeln!(out, "      risk: {risk}");
-    let _ = writeln!(out, "      reason: {}", quoted(&reason));
-    let _ = writeln!(out, "      images:\n        - {}", quoted(&repository));
+    Some(CatalogEntry {
+        id: format!("inspected-{}-{}", short, &worst.manifest_digest.hex()[..12]),
+        name: repository.clone(),
+        risk,
+        reason,
+        images: vec![repository],
+        warning: None,
+    })
+}
+
+/// The policy file's spelling of a risk.
+fn risk_name(risk: Risk) -> &'static str {
+    match risk {
+        Risk::AtRisk => "at-risk",
+        Risk::PureGo => "pure-go",
+        Risk::NotGo => "not-go",
+    }
 }
 
 /// The platform image with the worst verdict (at risk, unknown, safe, not Go).

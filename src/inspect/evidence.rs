@@ -1,0 +1,250 @@
+//! Inspection evidence in front of the catalog: how `scan --inspect-images`
+//! and `dry-run --inspect-images` learn what the catalog does not know.
+//!
+//! The images a policy calls unknown are pulled and read ([`Inspector`]); each
+//! one read becomes the catalog entry `inspect -o policy` would write for it
+//! ([`policy_entry`]), and those entries go in front of the policy's own
+//! `catalog.add` for this run ([`engine_with`]). The engine then classifies as
+//! it always does, so a command run with `--inspect-images` answers exactly
+//! what the webhook answers once it loads the policy `inspect -o policy`
+//! writes (ARCHITECTURE.md, "Inspection evidence in the catalog"). Nothing
+//! here decides a verdict of its own.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::engine::catalog::CatalogEntry;
+use crate::engine::{Engine, EngineError};
+
+use super::ImageInput;
+use super::image::registry::{CredentialsSource, Registry};
+use super::image::{self, ImageOptions, ImageRisk};
+use super::policy::policy_entry;
+
+/// Images pulled at once unless told otherwise: enough to hide a registry's
+/// latency, few enough not to flood it or the machine.
+pub const DEFAULT_PARALLEL: usize = 4;
+
+/// One image to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageJob {
+    /// The image as pods or manifests write it: what the entry is named after
+    /// (and so what its pattern matches).
+    pub name: String,
+    /// What is pulled: `name`, or its repository pinned to the digest that runs.
+    pub pull: String,
+    /// Asked before the registry's own sources (a pod's pull Secrets).
+    pub credentials: Vec<CredentialsSource>,
+}
+
+impl ImageJob {
+    /// An image pulled as written, with the registry's own credentials.
+    pub fn named(name: &str) -> ImageJob {
+        ImageJob {
+            name: name.to_owned(),
+            pull: name.to_owned(),
+            credentials: Vec::new(),
+        }
+    }
+}
+
+/// Pulls and reads images from registries, a few at a time.
+#[derive(Debug, Clone)]
+pub struct Inspector {
+    /// The client, with the docker config's credentials and the trust roots.
+    pub registry: Registry,
+    /// Platforms, size bound and cache, as `inspect` takes them.
+    pub image: ImageOptions,
+    /// Images read at once (at least one).
+    pub parallel: usize,
+}
+
+impl Inspector {
+    /// Reads every job; the results in the jobs' order. Blocking: async code
+    /// calls it from `spawn_blocking`.
+    pub fn inspect_all(&self, jobs: &[ImageJob]) -> Vec<ImageInput> {
+        let next = AtomicUsize::new(0);
+        let mut slots: Vec<Mutex<Option<ImageInput>>> = Vec::new();
+        slots.resize_with(jobs.len(), || Mutex::new(None));
+        let workers = self.parallel.clamp(1, jobs.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    // Each worker takes the next job until none is left.
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(index) else { break };
+                        let read = self.inspect_one(job);
+                        *slots[index]
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(read);
+                    }
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .filter_map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect()
+    }
+
+    /// Reads one image: what `inspect registry:PULL` reads, named `name`.
+    pub fn inspect_one(&self, job: &ImageJob) -> ImageInput {
+        let outcome = self.registry_for(job).and_then(|registry| {
+            let source = registry.open(&job.pull).map_err(|e| e.to_string())?;
+            image::inspect_source(&source, &self.image).map_err(|e| e.to_string())
+        });
+        ImageInput {
+            input: format!("registry:{}", job.pull),
+            image_name: Some(job.name.clone()),
+            outcome,
+        }
+    }
+
+    fn registry_for(&self, job: &ImageJob) -> Result<Registry, String> {
+        if job.credentials.is_empty() {
+            return Ok(self.registry.clone());
+        }
+        self.registry
+            .with_credentials_first(&job.credentials)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The catalog entries the images read give, in order, each id once (the
+/// same image read twice gives the same entry).
+pub fn catalog_entries(inputs: &[ImageInput]) -> Vec<CatalogEntry> {
+    let mut entries: Vec<CatalogEntry> = Vec::new();
+    for entry in inputs.iter().filter_map(|input| policy_entry(input).entry) {
+        if !entries.iter().any(|e| e.id == entry.id) {
+            entries.push(entry);
+        }
+    }
+    entries
+}
+
+/// `engine`'s policy with `entries` in front of its `catalog.add`. An entry of
+/// the policy with the same id as one learnt is dropped: it was written by an
+/// earlier `inspect -o policy` from the same manifest.
+pub fn engine_with(engine: &Engine, entries: &[CatalogEntry]) -> Result<Engine, EngineError> {
+    let mut policy = engine.policy().clone();
+    policy
+        .catalog
+        .add
+        .retain(|own| !entries.iter().any(|e| e.id == own.id));
+    policy.catalog.add.splice(0..0, entries.iter().cloned());
+    Engine::new(policy)
+}
+
+/// One warning per image that could not be read: the image and why.
+pub fn failures(inputs: &[ImageInput]) -> Vec<String> {
+    inputs
+        .iter()
+        .filter_map(|input| {
+            let error = input.outcome.as_ref().err()?;
+            let name = input.image_name.as_deref().unwrap_or(&input.input);
+            Some(format!("image {name} not inspected: {error}"))
+        })
+        .collect()
+}
+
+/// What an image's inspection says, for reports beside its containers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageEvidence {
+    /// What was pulled (pinned to the running digest when it was known).
+    pub reference: String,
+    /// The worst platform's verdict.
+    pub risk: ImageRisk,
+    /// e.g. `at risk: CGO_ENABLED=1 and no netgo tag (/usr/bin/agent, go1.22.3)`.
+    pub evidence: String,
+    /// The manifest the verdict was read from.
+    pub manifest_digest: String,
+    /// Its platform.
+    pub platform: String,
+}
+
+/// The evidence of an image read (the worst platform's), or `None` when it
+/// could not be read.
+pub fn image_evidence(input: &ImageInput) -> Option<ImageEvidence> {
+    let images = input.outcome.as_ref().ok()?;
+    let worst = images
+        .iter()
+        .min_by_key(|image| image.findings.verdict().risk)?;
+    let verdict = worst.findings.verdict();
+    Some(ImageEvidence {
+        reference: input
+            .input
+            .strip_prefix("registry:")
+            .unwrap_or(&input.input)
+            .to_owned(),
+        risk: verdict.risk,
+        evidence: verdict.evidence,
+        manifest_digest: worst.manifest_digest.to_string(),
+        platform: worst.platform.to_string(),
+    })
+}
+
+/// `image` pinned to `image_id`'s digest (a container status's `imageID`:
+/// `repo@sha256:…`, `docker-pullable://repo@sha256:…`), so what is read is
+/// what runs; `image` itself when the status names no well-formed digest.
+pub fn pinned(image: &str, image_id: Option<&str>) -> String {
+    let digest = image_id
+        .and_then(|id| id.rsplit_once('@').map(|(_, d)| d).or(Some(id)))
+        .filter(|d| d.parse::<image::Digest>().is_ok());
+    let Some(digest) = digest else {
+        return image.to_owned();
+    };
+    let name = image.split_once('@').map_or(image, |(name, _)| name);
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let repository = match name[last_slash..].find(':') {
+        Some(colon) => &name[..last_slash + colon],
+        None => name,
+    };
+    format!("{repository}@{digest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn images_are_pinned_to_the_digest_that_runs() {
+        let cases = [
+            (
+                "reg.local:5000/agent:v1",
+                Some(format!("reg.local:5000/agent@{DIGEST}")),
+                format!("reg.local:5000/agent@{DIGEST}"),
+            ),
+            (
+                "agent",
+                Some(format!("docker-pullable://agent@{DIGEST}")),
+                format!("agent@{DIGEST}"),
+            ),
+            (
+                "reg.local:5000/agent:v1",
+                Some(DIGEST.to_owned()),
+                format!("reg.local:5000/agent@{DIGEST}"),
+            ),
+            (
+                "reg.local/a:v1@sha256:00",
+                Some(format!("x@{DIGEST}")),
+                format!("reg.local/a@{DIGEST}"),
+            ),
+            // No well-formed digest: the image as written.
+            (
+                "agent:v1",
+                Some("docker.io/agent:v1@sha256:0".to_owned()),
+                "agent:v1".to_owned(),
+            ),
+            ("agent:v1", None, "agent:v1".to_owned()),
+        ];
+        for (image, id, expected) in cases {
+            assert_eq!(pinned(image, id.as_deref()), expected, "{image} {id:?}");
+        }
+    }
+}

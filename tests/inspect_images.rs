@@ -1,0 +1,495 @@
+//! Images read from a real registry where they are used: `inspect REF` as a
+//! process, `dry-run --inspect-images` (whose output must equal `dry-run
+//! --config` with the policy `inspect -o policy` writes), and `scan
+//! --inspect-images` against the fake API server, with credentials only in
+//! the pods' pull Secrets.
+//!
+//! The registry is Debian's `docker-registry` over TLS with a test CA and
+//! basic auth; the images hold the resolver lab's Go 1.23 builds (cgo, and
+//! pure Go). Without the registry or the toolchain the tests skip, unless
+//! `NETDNS_GUARD_REQUIRE_TOOLS=1`.
+
+#![cfg(unix)]
+
+mod support {
+    pub mod fake_apiserver;
+    #[allow(dead_code)]
+    pub mod image_builder;
+    #[allow(dead_code)]
+    pub mod registry;
+    pub mod scratch;
+}
+
+#[allow(dead_code)]
+#[path = "../crates/buildinfo/tests/support/tools.rs"]
+mod tools;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use netdns_guard::Engine;
+use netdns_guard::cluster::pull_secrets::basic_auth_field;
+use netdns_guard::cluster::scan::{self, PodFinding, ScanOptions, ScanReport};
+use netdns_guard::cluster::{Ctx, Scope, inspect_images};
+use netdns_guard::engine::report::Verdict;
+use netdns_guard::inspect::DEFAULT_MAX_FILE_BYTES;
+use netdns_guard::inspect::evidence::Inspector;
+use netdns_guard::inspect::image::registry::{Registry, RegistryOptions, Timeouts};
+use netdns_guard::inspect::image::{Cache, ImageOptions, ImageRisk, PlatformChoice};
+use netdns_guard::policy::Policy;
+use serde_json::{Value, json};
+
+use support::fake_apiserver::FakeApiServer;
+use support::image_builder::{Entry, Packing, pack, tar_of};
+use support::registry::{
+    Compression, Format, ImageSpec, LayerSpec, Registry as TestRegistry, RegistryMode,
+};
+use support::scratch::scratch_dir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_netdns-guard");
+
+/// A registry with basic auth over TLS, holding an at-risk image
+/// (`agents/cgo:v1`) and a pure-Go one (`agents/pure:v1`); `None` (skipped)
+/// without the registry or Go 1.23.
+struct Lab {
+    registry: TestRegistry,
+    cgo: Vec<u8>,
+    /// The manifest digest of `agents/cgo:v1`.
+    cgo_digest: String,
+}
+
+impl Lab {
+    fn start() -> Option<Lab> {
+        let cgo = lab_binary("cgo")?;
+        let pure = lab_binary("nocgo")?;
+        let registry = TestRegistry::start(RegistryMode::TlsBasicAuth)?;
+        let pushed = push_agent(&registry, "agents/cgo", &cgo);
+        push_agent(&registry, "agents/pure", &pure);
+        Some(Lab {
+            registry,
+            cgo,
+            cgo_digest: pushed["digest"].as_str().unwrap().to_owned(),
+        })
+    }
+
+    fn reference(&self, repository: &str) -> String {
+        self.registry.reference(repository, "v1")
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.registry.ca.clone().unwrap()
+    }
+
+    /// A docker config's JSON with the registry's credentials.
+    fn docker_config(&self) -> Value {
+        let (user, password) = self.registry.creds.clone().unwrap();
+        json!({"auths": {self.registry.host(): {"auth": basic_auth_field(&user, &password)}}})
+    }
+}
+
+/// The resolver lab's program built by Go 1.23 in `variant`.
+fn lab_binary(variant: &str) -> Option<Vec<u8>> {
+    let variant = tools::VARIANTS.iter().find(|v| v.name == variant)?;
+    let path = tools::build(23, variant)?;
+    Some(fs::read(path).expect("the built binary"))
+}
+
+/// Pushes an image whose entrypoint is `binary` at `/usr/bin/agent`, as
+/// `repository:v1`; returns its descriptor.
+fn push_agent(registry: &TestRegistry, repository: &str, binary: &[u8]) -> Value {
+    let tar = tar_of(&[Entry::exe("usr/bin/agent", binary.to_vec())]);
+    let image = ImageSpec {
+        format: Format::Oci,
+        arch: "amd64".into(),
+        variant: None,
+        entrypoint: vec!["/usr/bin/agent".into()],
+        layers: vec![LayerSpec {
+            bytes: pack(&tar, Packing::Gzip),
+            compression: Compression::Gzip,
+        }],
+    };
+    registry.push_image(repository, "v1", &image)
+}
+
+/// Runs the binary with a private HOME, docker config directory and cache, so
+/// nothing on the machine running the tests is read.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("HOME", dir)
+        .env("DOCKER_CONFIG", dir.join("no-docker-config"))
+        .env("NETDNS_GUARD_CACHE_DIR", dir.join("cache"))
+        .env_remove("NETDNS_GUARD_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `--registry-config FILE --registry-ca CA`, with the file written in `dir`.
+fn registry_flags(lab: &Lab, dir: &Path) -> Vec<String> {
+    let config = dir.join("registry-config.json");
+    fs::write(&config, lab.docker_config().to_string()).unwrap();
+    vec![
+        "--registry-config".into(),
+        config.display().to_string(),
+        "--registry-ca".into(),
+        lab.ca().display().to_string(),
+    ]
+}
+
+fn with<'a>(args: &[&'a str], more: &'a [String]) -> Vec<&'a str> {
+    args.iter()
+        .copied()
+        .chain(more.iter().map(String::as_str))
+        .collect()
+}
+
+#[test]
+fn inspect_reads_a_registry_reference_and_a_second_run_reads_no_layer() {
+    let Some(lab) = Lab::start() else { return };
+    let dir = scratch_dir("inspect-registry");
+    let flags = registry_flags(&lab, dir.path());
+    let reference = lab.reference("agents/cgo");
+
+    let out = run(dir.path(), &with(&["inspect", &reference], &flags));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let table = stdout(&out);
+    assert!(table.contains(&reference), "{table}");
+    assert!(table.contains("at risk: CGO_ENABLED=1"), "{table}");
+    assert!(!table.contains("cached: no layer read"), "{table}");
+
+    let out = run(
+        dir.path(),
+        &with(&["inspect", "-o", "json", &reference], &flags),
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let image = &report["images"][0];
+    assert_eq!(image["status"], "ok", "{report}");
+    assert_eq!(image["name"], reference.as_str());
+    let platform = &image["platforms"][0];
+    assert_eq!(platform["risk"], "at-risk", "{report}");
+    assert_eq!(platform["manifest_digest"], lab.cgo_digest.as_str());
+    // The findings came from the cache: the manifest was asked for, no layer.
+    assert_eq!(platform["cached"], true, "{report}");
+}
+
+#[test]
+fn inspect_exits_2_naming_the_image_when_refused_or_missing() {
+    let Some(lab) = Lab::start() else { return };
+    let dir = scratch_dir("inspect-registry-faults");
+    let ca = lab.ca().display().to_string();
+    let reference = lab.reference("agents/cgo");
+
+    // No credentials: the registry answers 401.
+    let out = run(dir.path(), &["inspect", "--registry-ca", &ca, &reference]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&reference) && text.contains("access denied"),
+        "{text}"
+    );
+
+    // A tag the registry does not have: 404.
+    let missing = lab.reference("agents/missing");
+    let flags = registry_flags(&lab, dir.path());
+    let out = run(dir.path(), &with(&["inspect", &missing], &flags));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&missing) && text.contains("not found"),
+        "{text}"
+    );
+}
+
+/// Pods running both images and one the catalog knows (Fluent Bit, pure Go).
+fn deployment(lab: &Lab) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: agents\n  namespace: apps\n\
+         spec:\n  template:\n    spec:\n      containers:\n\
+         \x20       - name: cgo\n          image: {}\n\
+         \x20       - name: pure\n          image: {}\n\
+         \x20       - name: known\n          image: fluent/fluent-bit:3.0\n",
+        lab.reference("agents/cgo"),
+        lab.reference("agents/pure"),
+    )
+}
+
+#[test]
+fn dry_run_inspect_images_answers_as_dry_run_with_the_policy_inspect_writes() {
+    let Some(lab) = Lab::start() else { return };
+    let dir = scratch_dir("dry-run-inspect-images");
+    let flags = registry_flags(&lab, dir.path());
+    let manifests = dir.path().join("deployment.yaml");
+    fs::write(&manifests, deployment(&lab)).unwrap();
+    let manifests = manifests.display().to_string();
+
+    let (cgo, pure) = (lab.reference("agents/cgo"), lab.reference("agents/pure"));
+    let out = run(
+        dir.path(),
+        &with(&["inspect", "-o", "policy", &cgo, &pure], &flags),
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let policy = dir.path().join("policy.yaml");
+    fs::write(&policy, &out.stdout).unwrap();
+    let policy = policy.display().to_string();
+
+    for format in ["yaml", "report", "report-json", "patch"] {
+        let configured = run(
+            dir.path(),
+            &[
+                "dry-run", "-o", format, "--config", &policy, "-f", &manifests,
+            ],
+        );
+        let learnt = run(
+            dir.path(),
+            &with(
+                &[
+                    "dry-run",
+                    "-o",
+                    format,
+                    "--inspect-images",
+                    "-f",
+                    &manifests,
+                ],
+                &flags,
+            ),
+        );
+        assert_eq!(configured.status.code(), Some(0), "{configured:?}");
+        assert_eq!(learnt.status.code(), Some(0), "{learnt:?}");
+        assert_eq!(stdout(&learnt), stdout(&configured), "-o {format}");
+    }
+    let out = run(
+        dir.path(),
+        &with(
+            &[
+                "dry-run",
+                "-o",
+                "report-json",
+                "--inspect-images",
+                "-f",
+                &manifests,
+            ],
+            &flags,
+        ),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdicts: Vec<&Value> = report[0]["report"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["verdict"])
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["at-risk", "not-at-risk", "not-at-risk"],
+        "{report}"
+    );
+
+    // Without credentials the images are warnings, and the run goes on.
+    let ca = lab.ca().display().to_string();
+    let out = run(
+        dir.path(),
+        &[
+            "dry-run",
+            "-o",
+            "report-json",
+            "--no-cache",
+            "--inspect-images",
+            "--registry-ca",
+            &ca,
+            "-f",
+            &manifests,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("warning: image {cgo} not inspected:")),
+        "{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------- scan
+
+const NS: &str = "apps";
+
+fn pod(name: &str, image: &str, spec: Value, image_id: Option<&str>) -> Value {
+    let mut spec = spec;
+    spec["containers"] = json!([{ "name": "agent", "image": image }]);
+    let mut status = json!({ "name": "agent", "image": image, "ready": true, "restartCount": 0,
+                             "state": { "running": { "startedAt": "2024-05-01T10:00:00Z" } } });
+    if let Some(id) = image_id {
+        status["imageID"] = json!(id);
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": spec,
+        "status": { "phase": "Running", "containerStatuses": [status] },
+    })
+}
+
+fn pull_secret(name: &str, docker_config: &Value) -> Value {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(docker_config.to_string());
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": { "name": name, "namespace": NS },
+        "data": { ".dockerconfigjson": encoded },
+    })
+}
+
+/// The cluster: `cgo-agent` pulls with its own Secret (and runs the image by
+/// digest), `pure-agent` through its service account's, `locked` names a
+/// Secret the scanner may not read, `gone` runs an image the registry lost.
+fn load_cluster(api: &FakeApiServer, lab: &Lab) {
+    let path = |kind: &str, name: &str| format!("/api/v1/namespaces/{NS}/{kind}/{name}");
+    let config = lab.docker_config();
+    api.insert(&path("secrets", "regcred"), pull_secret("regcred", &config));
+    api.insert(
+        &path("secrets", "sa-regcred"),
+        pull_secret("sa-regcred", &config),
+    );
+    api.insert(
+        &path("serviceaccounts", "puller"),
+        json!({ "apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": { "name": "puller", "namespace": NS },
+                "imagePullSecrets": [{ "name": "sa-regcred" }] }),
+    );
+    let cgo = lab.reference("agents/cgo");
+    let running = format!("{}/agents/cgo@{}", lab.registry.host(), lab.cgo_digest);
+    let own_secret = json!({ "imagePullSecrets": [{ "name": "regcred" }] });
+    let pods = [
+        pod("cgo-agent", &cgo, own_secret.clone(), Some(&running)),
+        pod(
+            "pure-agent",
+            &lab.reference("agents/pure"),
+            json!({ "serviceAccountName": "puller" }),
+            None,
+        ),
+        pod(
+            "locked",
+            &lab.reference("agents/locked"),
+            json!({ "imagePullSecrets": [{ "name": "locked" }] }),
+            None,
+        ),
+        pod("gone", &lab.reference("agents/gone"), own_secret, None),
+    ];
+    for pod in pods {
+        let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
+        api.insert(&path("pods", &name), pod);
+    }
+    push_agent(&lab.registry, "agents/locked", &lab.cgo);
+    api.fail("GET", &path("secrets", "locked"), 403, None);
+}
+
+/// An inspector trusting the test CA and nothing else: no docker config, so
+/// every credential comes from the pods' Secrets.
+fn inspector(lab: &Lab, cache: &Path) -> Inspector {
+    let options = RegistryOptions {
+        extra_ca: vec![lab.ca()],
+        timeouts: Timeouts {
+            connect: Duration::from_secs(5),
+            stall: Duration::from_secs(10),
+        },
+        ..RegistryOptions::default()
+    };
+    Inspector {
+        registry: Registry::new(&options).unwrap(),
+        image: ImageOptions {
+            platform: PlatformChoice::default(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            cache: Some(Cache::new(cache)),
+        },
+        parallel: 4,
+    }
+}
+
+fn find<'r>(report: &'r ScanReport, name: &str) -> &'r PodFinding {
+    report
+        .groups
+        .iter()
+        .flat_map(|g| &g.pods)
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("{name} not in the report: {}", scan::render_json(report)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_inspect_images_turns_unknown_images_into_evidence() {
+    let Some(lab) = Lab::start() else { return };
+    let dir = scratch_dir("scan-inspect-images");
+    let api = FakeApiServer::start().await;
+    load_cluster(&api, &lab);
+    let ctx = Ctx::new(api.client(NS));
+    let engine = Engine::new(Policy::default()).unwrap();
+    let options = ScanOptions::new(Scope::Namespace(NS.into()));
+
+    // Without inspection the catalog knows none of them: nothing is targeted.
+    let plain = scan::run(&ctx, &engine, &options).await.unwrap();
+    assert!(plain.groups.is_empty(), "{}", scan::render_json(&plain));
+
+    let report = inspect_images::run(&ctx, &engine, &options, inspector(&lab, dir.path()))
+        .await
+        .unwrap();
+    let json = scan::render_json(&report);
+
+    // The cgo build, pulled by the digest that runs with the pod's own Secret,
+    // is at risk: the pod is a target that lacks the fix.
+    let cgo = find(&report, "cgo-agent");
+    assert!(cgo.targeted && cgo.needs_fix, "{json}");
+    let container = &cgo.containers[0];
+    assert_eq!(container.verdict, Verdict::AtRisk, "{json}");
+    let inspected = container.inspected.as_ref().expect("evidence");
+    assert_eq!(inspected.risk, ImageRisk::AtRisk);
+    assert!(
+        inspected
+            .evidence
+            .starts_with("at risk: CGO_ENABLED=1 and no netgo tag (/usr/bin/agent, go1.23"),
+        "{json}"
+    );
+    assert_eq!(
+        inspected.reference,
+        format!("{}/agents/cgo@{}", lab.registry.host(), lab.cgo_digest)
+    );
+    assert!(scan::anything_to_fix(&report));
+    let table = scan::render_table(&report);
+    assert!(
+        table.contains("at risk: CGO_ENABLED=1 and no netgo tag"),
+        "{table}"
+    );
+
+    // The pure-Go build, pulled with the service account's Secret, is safe:
+    // not a target, counted as a known agent that is not at risk.
+    assert!(
+        report
+            .groups
+            .iter()
+            .flat_map(|g| &g.pods)
+            .all(|p| p.name != "pure-agent")
+    );
+    let pure = format!("{}/agents/pure (not at risk)", lab.registry.host());
+    assert_eq!(report.others.known_agents.get(&pure), Some(&1), "{json}");
+
+    // A Secret the scanner may not read, and an image the registry lost, are
+    // warnings naming them; the scan completed.
+    let warnings = report.warnings.join("\n");
+    for expected in [
+        "apps/locked: pull secret locked:".to_owned(),
+        format!("image {} not inspected:", lab.reference("agents/locked")),
+        format!("image {} not inspected:", lab.reference("agents/gone")),
+    ] {
+        assert!(
+            warnings.contains(&expected),
+            "{expected:?} not in:\n{warnings}"
+        );
+    }
+    assert!(warnings.contains("not found"), "{warnings}");
+    assert_eq!(report.pods_listed, 4);
+}

@@ -24,9 +24,11 @@ mod support {
 #[path = "../crates/buildinfo/tests/support/tools.rs"]
 mod tools;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -90,11 +92,21 @@ impl Lab {
     }
 }
 
-/// The resolver lab's program built by Go 1.23 in `variant`.
+/// The resolver lab's program built by Go 1.23 in `variant`; each build
+/// once per test process (tests run in parallel and the builds share a path).
 fn lab_binary(variant: &str) -> Option<Vec<u8>> {
-    let variant = tools::VARIANTS.iter().find(|v| v.name == variant)?;
-    let path = tools::build(23, variant)?;
-    Some(fs::read(path).expect("the built binary"))
+    static BUILT: OnceLock<Option<BTreeMap<&'static str, Vec<u8>>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        ["cgo", "nocgo"]
+            .into_iter()
+            .map(|name| {
+                let variant = tools::VARIANTS.iter().find(|v| v.name == name)?;
+                let path = tools::build(23, variant)?;
+                Some((name, fs::read(path).expect("the built binary")))
+            })
+            .collect()
+    });
+    built.as_ref()?.get(variant).cloned()
 }
 
 /// Pushes an image whose entrypoint is `binary` at `/usr/bin/agent`, as

@@ -247,4 +247,45 @@ mod tests {
             assert_eq!(pinned(image, id.as_deref()), expected, "{image} {id:?}");
         }
     }
+
+    fn entry(id: &str, image: &str) -> CatalogEntry {
+        CatalogEntry {
+            id: id.into(),
+            name: image.into(),
+            risk: crate::engine::catalog::Risk::AtRisk,
+            reason: "cgo".into(),
+            images: vec![image.into()],
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn learnt_entries_go_in_front_and_replace_their_earlier_selves() {
+        let mut policy = crate::Policy::default();
+        policy.catalog.add = vec![
+            entry("inspected-agent-0123456789ab", "reg.local/agent"),
+            entry("mine", "reg.local/mine"),
+        ];
+        let engine = Engine::new(policy).unwrap();
+        let learnt = [
+            entry("inspected-agent-0123456789ab", "reg.local/agent"),
+            entry("inspected-other-0123456789ab", "reg.local/other"),
+        ];
+        let engine = engine_with(&engine, &learnt).unwrap();
+        let ids: Vec<&str> = engine
+            .policy()
+            .catalog
+            .add
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "inspected-agent-0123456789ab",
+                "inspected-other-0123456789ab",
+                "mine"
+            ]
+        );
+    }
 }

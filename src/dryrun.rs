@@ -176,15 +176,7 @@ pub fn run(
         for document in stream::parse_iter(&source.name, &source.text) {
             let mut document = document?;
             let before = (format == OutputFormat::Diff).then(|| document.value.clone());
-            let function_engine = function_config_engine(&document)?;
-            let engine = function_engine.as_ref().unwrap_or(engine);
-            let reviews =
-                manifest::mutate_document(engine, &mut document.value).map_err(|error| {
-                    DryRunError::Shape {
-                        origin: document.origin.clone(),
-                        error,
-                    }
-                })?;
+            let reviews = mutate(engine, &mut document)?;
             let empty = document.value.is_null();
             let mut p = Processed {
                 document,
@@ -242,15 +234,7 @@ pub fn unknown_images(engine: &Engine, sources: &[Source]) -> Result<Vec<String>
     for source in sources {
         for document in stream::parse_iter(&source.name, &source.text) {
             let mut document = document?;
-            let function_engine = function_config_engine(&document)?;
-            let engine = function_engine.as_ref().unwrap_or(engine);
-            let reviews =
-                manifest::mutate_document(engine, &mut document.value).map_err(|error| {
-                    DryRunError::Shape {
-                        origin: document.origin.clone(),
-                        error,
-                    }
-                })?;
+            let reviews = mutate(engine, &mut document)?;
             let unknown = reviews
                 .iter()
                 .flat_map(|r| &r.review.report.containers)
@@ -264,6 +248,17 @@ pub fn unknown_images(engine: &Engine, sources: &[Source]) -> Result<Vec<String>
         }
     }
     Ok(images)
+}
+
+/// Runs the engine over one document, changing it in place: `engine`, or the
+/// policy the document carries as a KRM `functionConfig`.
+fn mutate(engine: &Engine, document: &mut Document<'_>) -> Result<Vec<ObjectReview>, DryRunError> {
+    let function_engine = function_config_engine(document)?;
+    let engine = function_engine.as_ref().unwrap_or(engine);
+    manifest::mutate_document(engine, &mut document.value).map_err(|error| DryRunError::Shape {
+        origin: document.origin.clone(),
+        error,
+    })
 }
 
 /// A KRM function call may carry its policy as `functionConfig` (kind `Policy`);

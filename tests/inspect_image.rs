@@ -578,11 +578,11 @@ fn damaged_layers_exit_2_name_the_image_and_the_fault_and_cache_nothing() {
         cached_entries(&cache)
     );
 
-    // A registry reference waits for the registry module: exit 2, said so.
+    // A registry that cannot be reached: exit 2, naming the image and the tag.
     let out = inspect(&["registry.local:5000/agents/loggie:v1"], &cache);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("registry references need the registry module"),
+        text(&out).contains("error: registry.local:5000/agents/loggie:v1: tag v1:"),
         "{}",
         text(&out)
     );

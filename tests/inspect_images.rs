@@ -126,18 +126,22 @@ fn push_agent(registry: &TestRegistry, repository: &str, binary: &[u8]) -> Value
     registry.push_image(repository, "v1", &image)
 }
 
-/// Runs the binary with a private HOME, docker config directory and cache, so
-/// nothing on the machine running the tests is read.
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+/// The binary with `args`, a private HOME, docker config directory and
+/// cache, so nothing on the machine running the tests is read.
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .env("HOME", dir)
         .env("DOCKER_CONFIG", dir.join("no-docker-config"))
         .env("NETDNS_GUARD_CACHE_DIR", dir.join("cache"))
         .env_remove("NETDNS_GUARD_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs")
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    command(dir, args).output().expect("the binary runs")
 }
 
 fn stdout(out: &Output) -> String {
@@ -504,4 +508,43 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
     }
     assert!(warnings.contains("not found"), "{warnings}");
     assert_eq!(report.pods_listed, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scan_command_takes_the_flags_and_exits_1_for_the_image_at_risk() {
+    let Some(lab) = Lab::start() else { return };
+    let dir = scratch_dir("scan-inspect-images-cli");
+    let api = FakeApiServer::start().await;
+    load_cluster(&api, &lab);
+    let kubeconfig = dir.path().join("kubeconfig");
+    fs::write(&kubeconfig, api.kubeconfig(NS)).unwrap();
+    let ca = lab.ca().display().to_string();
+    let home = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let args = [
+            "scan",
+            "-o",
+            "json",
+            "--exit-code",
+            "--inspect-images",
+            "--registry-ca",
+            &ca,
+        ];
+        command(&home, &args)
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pod = &report["groups"][0]["pods"][0];
+    assert_eq!(pod["name"], "cgo-agent", "{report}");
+    assert_eq!(
+        pod["containers"][0]["inspected"]["risk"], "at-risk",
+        "{report}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pull secret locked"), "{stderr}");
 }

@@ -406,6 +406,13 @@ fn load_cluster(api: &FakeApiServer, lab: &Lab) {
     api.fail("GET", &path("secrets", "locked"), 403, None);
 }
 
+/// A fake API server holding [`load_cluster`]'s objects.
+async fn cluster_of(lab: &Lab) -> FakeApiServer {
+    let api = FakeApiServer::start().await;
+    load_cluster(&api, lab);
+    api
+}
+
 /// An inspector trusting the test CA and nothing else: no docker config, so
 /// every credential comes from the pods' Secrets.
 fn inspector(lab: &Lab, cache: &Path) -> Inspector {
@@ -441,8 +448,7 @@ fn find<'r>(report: &'r ScanReport, name: &str) -> &'r PodFinding {
 async fn scan_inspect_images_turns_unknown_images_into_evidence() {
     let Some(lab) = Lab::start() else { return };
     let dir = scratch_dir("scan-inspect-images");
-    let api = FakeApiServer::start().await;
-    load_cluster(&api, &lab);
+    let api = cluster_of(&lab).await;
     let ctx = Ctx::new(api.client(NS));
     let engine = Engine::new(Policy::default()).unwrap();
     let options = ScanOptions::new(Scope::Namespace(NS.into()));
@@ -514,8 +520,7 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
 async fn the_scan_command_takes_the_flags_and_exits_1_for_the_image_at_risk() {
     let Some(lab) = Lab::start() else { return };
     let dir = scratch_dir("scan-inspect-images-cli");
-    let api = FakeApiServer::start().await;
-    load_cluster(&api, &lab);
+    let api = cluster_of(&lab).await;
     let kubeconfig = dir.path().join("kubeconfig");
     fs::write(&kubeconfig, api.kubeconfig(NS)).unwrap();
     let ca = lab.ca().display().to_string();

@@ -514,6 +514,23 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
     }
     assert!(warnings.contains("not found"), "{warnings}");
     assert_eq!(report.pods_listed, 4);
+
+    // Every image read is listed with its evidence, the safe one too.
+    let read: Vec<(&str, ImageRisk)> = report
+        .inspected
+        .iter()
+        .map(|i| (i.image.as_str(), i.risk))
+        .collect();
+    let (cgo, pure) = (lab.reference("agents/cgo"), lab.reference("agents/pure"));
+    assert_eq!(
+        read,
+        [
+            (cgo.as_str(), ImageRisk::AtRisk),
+            (pure.as_str(), ImageRisk::Safe)
+        ],
+        "{json}"
+    );
+    assert!(table.contains(&format!("  {pure}: safe: ")), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,8 +14,6 @@
 //! alike. An image that cannot be read, or a Secret that cannot be, is a
 //! warning; the scan completes.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Pod;
 
 use super::evidence::container_status;
@@ -26,7 +24,7 @@ use super::{ClusterError, Ctx, Event, pod_name, review_pod};
 use crate::engine::Engine;
 use crate::engine::report::Verdict;
 use crate::inspect::ImageInput;
-use crate::inspect::evidence::{self, ImageEvidence, ImageJob, Inspector};
+use crate::inspect::evidence::{self, ImageJob, Inspector};
 use crate::inspect::image::registry::CredentialsSource;
 
 /// Lists the pods in scope, reads the images the catalog does not know, and
@@ -145,25 +143,20 @@ async fn inspect(inspector: Inspector, jobs: Vec<ImageJob>) -> Vec<ImageInput> {
     }
 }
 
-/// Puts each image's evidence beside the containers running it.
+/// Puts each image's evidence beside the containers running it, and lists
+/// every image read.
 fn attach(report: &mut ScanReport, inputs: &[ImageInput]) {
-    let by_name: BTreeMap<&str, ImageEvidence> = inputs
-        .iter()
-        .filter_map(|input| {
-            Some((
-                input.image_name.as_deref()?,
-                evidence::image_evidence(input)?,
-            ))
-        })
-        .collect();
+    report.inspected = inputs.iter().filter_map(evidence::image_evidence).collect();
     let containers = report
         .groups
         .iter_mut()
         .flat_map(|g| g.pods.iter_mut())
         .flat_map(|p| p.containers.iter_mut());
     for container in containers {
-        if let Some(found) = container.image.as_deref().and_then(|i| by_name.get(i)) {
-            container.inspected = Some(found.clone());
-        }
+        let read = report
+            .inspected
+            .iter()
+            .find(|found| container.image.as_deref() == Some(found.image.as_str()));
+        container.inspected = read.cloned();
     }
 }

@@ -66,6 +66,9 @@ pub struct ScanReport {
     pub groups: Vec<OwnerGroup>,
     /// Pods the policy does not target.
     pub others: Others,
+    /// Images read with `--inspect-images`, and what each holds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inspected: Vec<ImageEvidence>,
     pub warnings: Vec<String>,
 }
 
@@ -198,6 +201,7 @@ pub async fn report(
         pages: listing.pages,
         groups: finish(groups.into_values().collect()),
         others,
+        inspected: Vec::new(),
         warnings,
     })
 }
@@ -484,6 +488,12 @@ pub fn summary(report: &ScanReport) -> String {
     );
     for pod in &report.others.at_risk_untargeted {
         let _ = writeln!(out, "  at risk but not targeted: {pod}");
+    }
+    if !report.inspected.is_empty() {
+        let _ = writeln!(out, "Images inspected:");
+    }
+    for image in &report.inspected {
+        let _ = writeln!(out, "  {}: {}", image.image, image.evidence);
     }
     let managed: Vec<&OwnerGroup> = report
         .groups

@@ -154,6 +154,8 @@ pub fn failures(inputs: &[ImageInput]) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageEvidence {
+    /// The image as pods or manifests write it.
+    pub image: String,
     /// What was pulled (pinned to the running digest when it was known).
     pub reference: String,
     /// The worst platform's verdict.
@@ -175,6 +177,7 @@ pub fn image_evidence(input: &ImageInput) -> Option<ImageEvidence> {
         .min_by_key(|image| image.findings.verdict().risk)?;
     let verdict = worst.findings.verdict();
     Some(ImageEvidence {
+        image: input.image_name.clone().unwrap_or_default(),
         reference: input
             .input
             .strip_prefix("registry:")

@@ -239,7 +239,8 @@ pub fn unknown_images(engine: &Engine, sources: &[Source]) -> Result<Vec<String>
                 .iter()
                 .flat_map(|r| &r.review.report.containers)
                 .filter(|c| c.verdict == Verdict::Unknown)
-                .filter_map(|c| c.image.clone());
+                .filter_map(|c| c.image.clone())
+                .filter(|image| !image.is_empty());
             for image in unknown {
                 if !images.contains(&image) {
                     images.push(image);

@@ -74,7 +74,7 @@ async fn unknown_images(
             .iter()
             .filter(|c| c.verdict == Verdict::Unknown)
             .filter_map(|c| {
-                let image = c.image.as_deref()?;
+                let image = c.image.as_deref().filter(|i| !i.is_empty())?;
                 let id = container_status(pod, &c.name).map(|s| s.image_id.as_str());
                 Some(ImageJob {
                     name: image.to_owned(),

@@ -40,7 +40,7 @@ use netdns_guard::engine::report::Verdict;
 use netdns_guard::inspect::DEFAULT_MAX_FILE_BYTES;
 use netdns_guard::inspect::evidence::Inspector;
 use netdns_guard::inspect::image::registry::{Registry, RegistryOptions, Timeouts};
-use netdns_guard::inspect::image::{Cache, ImageOptions, ImageRisk, PlatformChoice};
+use netdns_guard::inspect::image::{Cache, Digest, ImageOptions, ImageRisk, PlatformChoice};
 use netdns_guard::policy::Policy;
 use serde_json::{Value, json};
 
@@ -61,6 +61,8 @@ struct Lab {
     cgo: Vec<u8>,
     /// The manifest digest of `agents/cgo:v1`.
     cgo_digest: String,
+    /// The digest of its one layer.
+    cgo_layer: Digest,
 }
 
 impl Lab {
@@ -68,12 +70,13 @@ impl Lab {
         let cgo = lab_binary("cgo")?;
         let pure = lab_binary("nocgo")?;
         let registry = TestRegistry::start(RegistryMode::TlsBasicAuth)?;
-        let pushed = push_agent(&registry, "agents/cgo", &cgo);
+        let (pushed, cgo_layer) = push_agent(&registry, "agents/cgo", &cgo);
         push_agent(&registry, "agents/pure", &pure);
         Some(Lab {
             registry,
             cgo,
             cgo_digest: pushed["digest"].as_str().unwrap().to_owned(),
+            cgo_layer,
         })
     }
 
@@ -110,20 +113,22 @@ fn lab_binary(variant: &str) -> Option<Vec<u8>> {
 }
 
 /// Pushes an image whose entrypoint is `binary` at `/usr/bin/agent`, as
-/// `repository:v1`; returns its descriptor.
-fn push_agent(registry: &TestRegistry, repository: &str, binary: &[u8]) -> Value {
+/// `repository:v1`; returns its descriptor and its layer's digest.
+fn push_agent(registry: &TestRegistry, repository: &str, binary: &[u8]) -> (Value, Digest) {
     let tar = tar_of(&[Entry::exe("usr/bin/agent", binary.to_vec())]);
+    let layer = pack(&tar, Packing::Gzip);
+    let digest = Digest::of(&layer);
     let image = ImageSpec {
         format: Format::Oci,
         arch: "amd64".into(),
         variant: None,
         entrypoint: vec!["/usr/bin/agent".into()],
         layers: vec![LayerSpec {
-            bytes: pack(&tar, Packing::Gzip),
+            bytes: layer,
             compression: Compression::Gzip,
         }],
     };
-    registry.push_image(repository, "v1", &image)
+    (registry.push_image(repository, "v1", &image), digest)
 }
 
 /// The binary with `args`, a private HOME, docker config directory and
@@ -181,6 +186,9 @@ fn inspect_reads_a_registry_reference_and_a_second_run_reads_no_layer() {
     assert!(table.contains("at risk: CGO_ENABLED=1"), "{table}");
     assert!(!table.contains("cached: no layer read"), "{table}");
 
+    // The layer is gone from the registry: a second run that asked for it
+    // would fail.
+    lab.registry.remove_blob(&lab.cgo_layer);
     let out = run(
         dir.path(),
         &with(&["inspect", "-o", "json", &reference], &flags),
@@ -195,6 +203,17 @@ fn inspect_reads_a_registry_reference_and_a_second_run_reads_no_layer() {
     assert_eq!(platform["manifest_digest"], lab.cgo_digest.as_str());
     // The findings came from the cache: the manifest was asked for, no layer.
     assert_eq!(platform["cached"], true, "{report}");
+
+    // Without the cache the missing layer is asked for, and fails.
+    let out = run(
+        dir.path(),
+        &with(&["inspect", "--no-cache", &reference], &flags),
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stdout(&out).contains(&format!("blob {}", lab.cgo_layer)),
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -233,6 +233,20 @@ impl Registry {
         descriptor
     }
 
+    /// Deletes a blob's bytes from the registry's storage behind its back, so
+    /// that a later GET of it fails: how a test proves it is not asked again.
+    pub fn remove_blob(&self, digest: &Digest) {
+        let hex = digest.hex();
+        let data = self
+            ._dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data");
+        std::fs::remove_file(&data).unwrap_or_else(|e| panic!("remove {}: {e}", data.display()));
+    }
+
     /// Pushes an index (OCI) or manifest list (Docker) of `images` under `tag`.
     pub fn push_index(
         &self,

@@ -102,8 +102,8 @@ fn write_image(out: &mut String, name: &str, image: &ImageReport) {
     }
     let _ = writeln!(
         out,
-        "  {:<10} {} executable files read{}",
-        "read",
+        "  {:<10} {} executable files{}",
+        "scanned",
         image.findings.executables_seen,
         if image.cached {
             " (cached: no layer read)"

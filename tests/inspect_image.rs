@@ -163,6 +163,21 @@ fn lab_rootfs(docker: bool) -> Image {
     image
 }
 
+/// A `docker save` archive as Docker ≥ 25 writes it: the OCI layout `layout`
+/// with a `manifest.json` beside it.
+fn oci_archive(layout: &Path, archive: &Path) {
+    let mut builder = tar::Builder::new(fs::File::create(archive).unwrap());
+    builder.append_dir_all(".", layout).unwrap();
+    let manifest = br#"[{"Config":"blobs/sha256/unused","RepoTags":["lab/agent:v1"],"Layers":[]}]"#;
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_size(manifest.len() as u64);
+    builder
+        .append_data(&mut header, "manifest.json", &manifest[..])
+        .unwrap();
+    builder.into_inner().unwrap().sync_all().unwrap();
+}
+
 #[test]
 fn every_lab_binary_has_its_file_verdict_through_every_kind_of_image() {
     if binaries().is_none() {
@@ -186,11 +201,14 @@ fn every_lab_binary_has_its_file_verdict_through_every_kind_of_image() {
         &lab_rootfs(true),
         "registry.local:5000/lab/agent:v1",
     );
+    let archive_oci = dir.path().join("agent-oci.tar");
+    oci_archive(&oci, &archive_oci);
 
     for input in [
         oci.to_str().unwrap().to_owned(),
         format!("oci-dir:{}:v1", docker_types.display()),
         archive.to_str().unwrap().to_owned(),
+        format!("docker-archive:{}:v1", archive_oci.display()),
     ] {
         let out = inspect(&["-o", "json", "--no-cache", &input], &cache);
         assert_eq!(out.status.code(), Some(0), "{input}: {out:?}");
@@ -310,7 +328,7 @@ fn later_layers_delete_replace_and_hide_binaries() {
         found["/usr/local/bin/fresh"]["verdict"]["because"]["kind"],
         "netgo-tag"
     );
-    assert_eq!(image["programs"][0]["path"], "usr/bin/agent");
+    assert_eq!(image["programs"][0]["path"], "/usr/bin/agent");
     assert_eq!(image["risk"], "safe");
     assert_eq!(image["executables_seen"], 3);
 

@@ -94,7 +94,7 @@ fn write_image(out: &mut String, name: &str, image: &ImageReport) {
             _ => "command",
         };
         let at = match &program.path {
-            Some(path) if program.name != format!("/{path}") => format!(" -> /{path}"),
+            Some(path) if program.name != *path => format!(" -> {path}"),
             Some(_) => String::new(),
             None => " (not found in the image)".to_owned(),
         };

@@ -14,7 +14,7 @@
 
 use std::io::{self, BufReader, Read};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use netdns_guard_buildinfo::{self as buildinfo, ReadError};
 
@@ -87,7 +87,8 @@ fn read_layer(
     {
         let stream: Box<dyn Read + '_> = match layer.compression {
             Compression::None => Box::new(&mut blob),
-            Compression::Gzip => Box::new(GzDecoder::new(&mut blob)),
+            // Every member, as containerd's (Go's) gzip reader reads a layer.
+            Compression::Gzip => Box::new(MultiGzDecoder::new(&mut blob)),
             Compression::Zstd => Box::new(ZstdFrames::new(BufReader::new(&mut blob))),
         };
         let mut archive = tar::Archive::new(stream);

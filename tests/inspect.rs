@@ -18,35 +18,25 @@ mod support {
     // Only Helm discovery is used here, not the confined command.
     #[allow(dead_code)]
     pub mod helm;
+    pub mod inspect_cli;
 }
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use support::helm::find_helm;
-
-const BIN: &str = env!("CARGO_BIN_EXE_netdns-guard");
+use support::inspect_cli::{json_of, run_inspect};
 
 fn inspect(args: &[&Path], extra: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("inspect")
-        .args(extra)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs")
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "inspect -o json printed no JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    let all: Vec<&OsStr> = extra
+        .iter()
+        .map(OsStr::new)
+        .chain(args.iter().map(|p| p.as_os_str()))
+        .collect();
+    run_inspect(&all, &[])
 }
 
 /// Debian's cgo-built Go programs, when installed.

@@ -16,6 +16,7 @@
 
 mod support {
     pub mod image_builder;
+    pub mod inspect_cli;
     pub mod scratch;
 }
 
@@ -34,9 +35,8 @@ use serde_json::Value;
 use support::image_builder::{
     Entry, Image, Layer, OciLayout, Packing, docker_archive, pack, tar_of,
 };
+use support::inspect_cli::{json_of, run_inspect};
 use support::scratch::scratch_dir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_netdns-guard");
 
 /// The lab builds read here: Go 1.23 in every variant, Go 1.19 in three.
 const BUILDS: &[(u32, &str)] = &[
@@ -88,23 +88,7 @@ fn binary(name: &str) -> Vec<u8> {
 
 /// Runs `netdns-guard inspect ARGS` with its cache in `cache`.
 fn inspect(args: &[&str], cache: &Path) -> Output {
-    Command::new(BIN)
-        .arg("inspect")
-        .args(args)
-        .env("NETDNS_GUARD_CACHE_DIR", cache)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs")
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    run_inspect(args, &[("NETDNS_GUARD_CACHE_DIR", cache.as_os_str())])
 }
 
 fn text(out: &Output) -> String {
@@ -179,6 +163,21 @@ fn lab_rootfs(docker: bool) -> Image {
     image
 }
 
+/// A `docker save` archive as Docker ≥ 25 writes it: the OCI layout `layout`
+/// with a `manifest.json` beside it.
+fn oci_archive(layout: &Path, archive: &Path) {
+    let mut builder = tar::Builder::new(fs::File::create(archive).unwrap());
+    builder.append_dir_all(".", layout).unwrap();
+    let manifest = br#"[{"Config":"blobs/sha256/unused","RepoTags":["lab/agent:v1"],"Layers":[]}]"#;
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_size(manifest.len() as u64);
+    builder
+        .append_data(&mut header, "manifest.json", &manifest[..])
+        .unwrap();
+    builder.into_inner().unwrap().sync_all().unwrap();
+}
+
 #[test]
 fn every_lab_binary_has_its_file_verdict_through_every_kind_of_image() {
     if binaries().is_none() {
@@ -202,11 +201,14 @@ fn every_lab_binary_has_its_file_verdict_through_every_kind_of_image() {
         &lab_rootfs(true),
         "registry.local:5000/lab/agent:v1",
     );
+    let archive_oci = dir.path().join("agent-oci.tar");
+    oci_archive(&oci, &archive_oci);
 
     for input in [
         oci.to_str().unwrap().to_owned(),
         format!("oci-dir:{}:v1", docker_types.display()),
         archive.to_str().unwrap().to_owned(),
+        format!("docker-archive:{}:v1", archive_oci.display()),
     ] {
         let out = inspect(&["-o", "json", "--no-cache", &input], &cache);
         assert_eq!(out.status.code(), Some(0), "{input}: {out:?}");
@@ -326,7 +328,7 @@ fn later_layers_delete_replace_and_hide_binaries() {
         found["/usr/local/bin/fresh"]["verdict"]["because"]["kind"],
         "netgo-tag"
     );
-    assert_eq!(image["programs"][0]["path"], "usr/bin/agent");
+    assert_eq!(image["programs"][0]["path"], "/usr/bin/agent");
     assert_eq!(image["risk"], "safe");
     assert_eq!(image["executables_seen"], 3);
 
@@ -471,87 +473,58 @@ fn a_second_run_answers_from_the_cache_without_reading_a_layer() {
     );
 }
 
-/// An image of one layer holding a script, with the layer's blob made by
-/// `blob` from the packed bytes; returns the layout's input name.
-fn faulty_image(
-    dir: &Path,
-    name: &str,
-    packing: Packing,
-    fault: impl Fn(&OciLayout, &[u8]),
-) -> String {
+/// An OCI layout `name` of one image with one layer; returns its input name
+/// and the path of the layer's blob (for a test to damage).
+fn one_layer_image(dir: &Path, name: &str, layer: Layer) -> (String, PathBuf) {
     let oci = dir.join(name);
     let mut layout = OciLayout::new(&oci);
-    let entries = vec![Entry::exe("bin/tool", vec![b'x'; 200_000])];
-    let packed = pack(&tar_of(&entries), packing);
-    let mut layer = Layer::new(packing, entries);
-    layer.raw = Some(packed.clone());
-    let (desc, _) = layout.image(&Image::new(vec![layer], &["/bin/tool"]));
+    let (desc, layers) = layout.image(&Image::new(vec![layer], &["/bin/tool"]));
     layout.tag(desc, "v1");
-    fault(&layout, &packed);
-    format!("oci-dir:{}", oci.display())
+    let blob = layout.blob_path(&layers[0]);
+    (format!("oci-dir:{}", oci.display()), blob)
+}
+
+fn a_script() -> Vec<Entry> {
+    vec![Entry::exe("bin/tool", vec![b'x'; 200_000])]
 }
 
 #[test]
 fn damaged_layers_exit_2_name_the_image_and_the_fault_and_cache_nothing() {
     let dir = scratch_dir("inspect-image-faults");
-    let cache = dir.path().join("cache");
-    let digest = |bytes: &[u8]| netdns_guard::inspect::image::Digest::of(bytes);
-    let mut all: Vec<(String, &str)> = vec![
-        (
-            faulty_image(dir.path(), "truncated", Packing::Gzip, |layout, packed| {
-                fs::write(
-                    layout.blob_path(&digest(packed)),
-                    &packed[..packed.len() / 2],
-                )
-                .unwrap();
-            }),
-            "the manifest says",
-        ),
-        (
-            faulty_image(
-                dir.path(),
-                "wrong-digest",
-                Packing::Plain,
-                |layout, packed| {
-                    let mut other = packed.to_vec();
-                    other[600] ^= 0xff;
-                    fs::write(layout.blob_path(&digest(packed)), other).unwrap();
-                },
-            ),
-            "the manifest says sha256:",
-        ),
-    ];
-    // The corrupt gzip: its digest matches (the manifest names the corrupt
-    // bytes), so the decompressor is what fails.
-    let corrupt = dir.path().join("corrupt-gzip-real");
-    let corrupt_input = {
-        let mut layout = OciLayout::new(&corrupt);
-        let entries = vec![Entry::exe("bin/tool", vec![b'x'; 200_000])];
-        let mut packed = pack(&tar_of(&entries), Packing::Gzip);
-        let middle = packed.len() / 2;
-        packed[middle - 8..middle + 8].fill(0xff);
-        packed[10..30].fill(0x55);
-        let mut layer = Layer::new(Packing::Gzip, entries);
-        layer.raw = Some(packed);
-        let (desc, _) = layout.image(&Image::new(vec![layer], &["/bin/tool"]));
-        layout.tag(desc, "v1");
-        format!("oci-dir:{}", corrupt.display())
-    };
-    let traversal = dir.path().join("traversal");
-    let traversal_input = {
-        let mut layout = OciLayout::new(&traversal);
-        let entries = vec![Entry::RawName {
-            name: b"../../etc/cron.d/evil".to_vec(),
-            bytes: b"* * * * * root sh".to_vec(),
-        }];
-        let (desc, _) = layout.image(&Image::new(vec![Layer::new(Packing::Gzip, entries)], &[]));
-        layout.tag(desc, "v1");
-        format!("oci-dir:{}", traversal.display())
-    };
-    all.push((corrupt_input, "deflate"));
-    all.push((traversal_input, "path traversal"));
+    let dir = dir.path();
+    let cache = dir.join("cache");
+    let mut cases: Vec<(String, &str)> = Vec::new();
 
-    for (input, want) in &all {
+    let (input, blob) = one_layer_image(dir, "truncated", Layer::new(Packing::Gzip, a_script()));
+    let bytes = fs::read(&blob).unwrap();
+    fs::write(&blob, &bytes[..bytes.len() / 2]).unwrap();
+    cases.push((input, "the manifest says"));
+
+    let (input, blob) =
+        one_layer_image(dir, "wrong-digest", Layer::new(Packing::Plain, a_script()));
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[600] ^= 0xff;
+    fs::write(&blob, bytes).unwrap();
+    cases.push((input, "the manifest says sha256:"));
+
+    // Its digest matches (the manifest names the corrupt bytes), so the
+    // decompressor is what fails.
+    let mut corrupt = pack(&tar_of(&a_script()), Packing::Gzip);
+    let middle = corrupt.len() / 2;
+    corrupt[middle - 8..middle + 8].fill(0xff);
+    corrupt[10..30].fill(0x55);
+    let mut layer = Layer::new(Packing::Gzip, a_script());
+    layer.raw = Some(corrupt);
+    cases.push((one_layer_image(dir, "corrupt-gzip", layer).0, "deflate"));
+
+    let traversal = vec![Entry::RawName {
+        name: b"../../etc/cron.d/evil".to_vec(),
+        bytes: b"* * * * * root sh".to_vec(),
+    }];
+    let layer = Layer::new(Packing::Gzip, traversal);
+    cases.push((one_layer_image(dir, "traversal", layer).0, "path traversal"));
+
+    for (input, want) in &cases {
         let out = inspect(&["-o", "json", input], &cache);
         assert_eq!(out.status.code(), Some(2), "{input}: {out:?}");
         let doc = json_of(&out);
@@ -670,7 +643,7 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
     let manifests = dir.path().join("deployment.yaml");
     fs::write(&manifests, DEPLOYMENT).unwrap();
 
-    let out = Command::new(BIN)
+    let out = Command::new(env!("CARGO_BIN_EXE_netdns-guard"))
         .args(["dry-run", "-o", "report-json", "--config"])
         .arg(&policy_file)
         .arg("-f")

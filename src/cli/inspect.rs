@@ -15,7 +15,7 @@ use super::registry::{RegistryArgs, cache};
 /// `-o`: the library's [`Format`] as clap sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
-    /// A block per file and a count, for people.
+    /// A block per file or image and a count, for people.
     Table,
     /// One JSON document, for tools.
     Json,

@@ -66,10 +66,10 @@ pub enum Command {
     /// when the webhook is not serving (without --force).
     Remediate(remediate::Args),
 
-    /// Read Go build info from executables: version, cgo, tags, and whether each
-    /// can take the cgo DNS resolver, with the evidence.
+    /// Read Go build info from images and executables: version, cgo, tags, and
+    /// whether each can take the cgo DNS resolver, with the evidence.
     ///
-    /// Exit code 0 when every path was read (Go or not), 2 when any could not be.
+    /// Exit code 0 when every input was read (Go or not), 2 when any could not be.
     Inspect(inspect::Args),
 
     /// Print the policy in another form: a native MutatingAdmissionPolicy and its

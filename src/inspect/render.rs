@@ -94,7 +94,7 @@ fn write_image(out: &mut String, name: &str, image: &ImageReport) {
             _ => "command",
         };
         let at = match &program.path {
-            Some(path) if program.name != format!("/{path}") => format!(" -> /{path}"),
+            Some(path) if program.name != *path => format!(" -> {path}"),
             Some(_) => String::new(),
             None => " (not found in the image)".to_owned(),
         };
@@ -102,8 +102,8 @@ fn write_image(out: &mut String, name: &str, image: &ImageReport) {
     }
     let _ = writeln!(
         out,
-        "  {:<10} {} executable files read{}",
-        "read",
+        "  {:<10} {} executable files{}",
+        "scanned",
         image.findings.executables_seen,
         if image.cached {
             " (cached: no layer read)"

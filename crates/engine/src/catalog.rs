@@ -142,12 +142,14 @@ impl<'a> ImageRef<'a> {
     }
 }
 
-/// The first component of a reference is a registry when it looks like a host.
-fn is_registry_host(component: &str) -> bool {
+/// The first component of a reference is a registry when it looks like a host
+/// (as container runtimes read it).
+pub fn is_registry_host(component: &str) -> bool {
     component.contains(['.', ':']) || component == "localhost"
 }
 
-fn is_docker_hub(registry: &str) -> bool {
+/// Whether `registry` is one of Docker Hub's names.
+pub fn is_docker_hub(registry: &str) -> bool {
     matches!(
         registry,
         "docker.io" | "index.docker.io" | "registry-1.docker.io"

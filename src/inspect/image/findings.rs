@@ -34,7 +34,7 @@ pub struct Program {
     pub role: Role,
     /// As the config writes it.
     pub name: String,
-    /// The executable it resolves to (no leading `/`), when it does.
+    /// The executable it resolves to, when it does.
     pub path: Option<String>,
 }
 
@@ -116,18 +116,20 @@ impl Findings {
                 Some(Program {
                     role,
                     name: name.clone(),
-                    path: tree.find_program(name, path_var, cwd),
+                    path: tree
+                        .find_program(name, path_var, cwd)
+                        .map(|path| format!("/{path}")),
                 })
             })
             .collect();
         let mut executables: Vec<Executable> = Vec::new();
         for program in &programs {
             let Some(path) = &program.path else { continue };
-            if let Some(Node::Executable(found)) = tree.get(path)
-                && !executables.iter().any(|e| e.path[1..] == **path)
+            if let Some(Node::Executable(found)) = tree.get(&path[1..])
+                && !executables.iter().any(|e| e.path == *path)
             {
                 executables.push(Executable {
-                    path: format!("/{path}"),
+                    path: path.clone(),
                     role: program.role,
                     found: found.clone(),
                 });

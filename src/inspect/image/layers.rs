@@ -14,7 +14,7 @@
 
 use std::io::{self, BufReader, Read};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use netdns_guard_buildinfo::{self as buildinfo, ReadError};
 
@@ -87,7 +87,8 @@ fn read_layer(
     {
         let stream: Box<dyn Read + '_> = match layer.compression {
             Compression::None => Box::new(&mut blob),
-            Compression::Gzip => Box::new(GzDecoder::new(&mut blob)),
+            // Every member, as containerd's (Go's) gzip reader reads a layer.
+            Compression::Gzip => Box::new(MultiGzDecoder::new(&mut blob)),
             Compression::Zstd => Box::new(ZstdFrames::new(BufReader::new(&mut blob))),
         };
         let mut archive = tar::Archive::new(stream);
@@ -195,4 +196,64 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::image::Verified;
+
+    /// A source holding one blob.
+    struct OneBlob(Vec<u8>);
+
+    impl ImageSource for OneBlob {
+        fn describe(&self) -> String {
+            "one blob".into()
+        }
+
+        fn manifest(&self, _: Option<&Digest>) -> Result<Vec<u8>, SourceError> {
+            Err(SourceError::NotFound {
+                what: "manifest".into(),
+            })
+        }
+
+        fn blob<'a>(
+            &'a self,
+            digest: &Digest,
+            size: Option<u64>,
+        ) -> Result<Box<dyn Read + Send + 'a>, SourceError> {
+            Ok(Box::new(Verified::new(&self.0[..], digest.clone(), size)))
+        }
+    }
+
+    fn read(blob: Vec<u8>, compression: Compression) -> Result<Tree, LayerError> {
+        let layer = LayerRef {
+            digest: Digest::of(&blob),
+            size: blob.len() as u64,
+            compression,
+        };
+        read_layers(&OneBlob(blob), &[layer], 1 << 30)
+    }
+
+    #[test]
+    fn a_header_claiming_a_terabyte_is_an_error_not_an_allocation() {
+        let mut header = tar::Header::new_gnu();
+        header.set_path("bin/agent").unwrap();
+        header.set_mode(0o755);
+        header.set_size(1 << 40);
+        header.set_cksum();
+        let blob = [header.as_bytes(), &b"\x7fELF"[..], &[0u8; 2000]].concat();
+        let error = read(blob, Compression::None).unwrap_err().to_string();
+        assert!(error.starts_with("layer 1 of 1 (sha256:"), "{error}");
+    }
+
+    #[test]
+    fn what_is_not_gzip_or_zstd_is_an_error() {
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let error = read(b"plain text, not compressed".to_vec(), compression)
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("layer 1 of 1"), "{error}");
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! names an archive or layout records, and to write the repository a policy
 //! entry should name.
 
+use netdns_guard_engine::catalog::{is_docker_hub, is_registry_host};
+
 /// The registry of names written without one.
 const DOCKER_HUB: &str = "docker.io";
 
@@ -69,19 +71,6 @@ fn docker_hub(path: &str) -> String {
     } else {
         format!("{DOCKER_HUB}/library/{path}")
     }
-}
-
-/// The first component of a reference is a registry when it looks like a host
-/// (as the engine's catalog reads it).
-fn is_registry_host(component: &str) -> bool {
-    component.contains(['.', ':']) || component == "localhost"
-}
-
-fn is_docker_hub(registry: &str) -> bool {
-    matches!(
-        registry,
-        "docker.io" | "index.docker.io" | "registry-1.docker.io"
-    )
 }
 
 #[cfg(test)]

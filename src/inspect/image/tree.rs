@@ -307,22 +307,18 @@ mod tests {
         tree.put("app/tool".into(), 0, link("/usr/bin/agent"));
         tree.put("loop".into(), 0, link("loop"));
         let path = DEFAULT_PATH;
-        assert_eq!(
-            tree.find_program("agent", path, "/").unwrap(),
-            "usr/bin/agent"
-        );
-        assert_eq!(
-            tree.find_program("/bin/agent", path, "/").unwrap(),
-            "usr/bin/agent"
-        );
-        assert_eq!(
-            tree.find_program("run", path, "/").unwrap(),
-            "usr/bin/agent"
-        );
-        assert_eq!(
-            tree.find_program("./tool", path, "/app").unwrap(),
-            "usr/bin/agent"
-        );
+        for (program, cwd) in [
+            ("agent", "/"),
+            ("/bin/agent", "/"),
+            ("run", "/"),
+            ("./tool", "/app"),
+        ] {
+            assert_eq!(
+                tree.find_program(program, path, cwd).as_deref(),
+                Some("usr/bin/agent"),
+                "{program} from {cwd}"
+            );
+        }
         assert_eq!(tree.find_program("agent", "/nowhere", "/"), None);
         assert_eq!(tree.find_program("/loop", path, "/"), None);
         assert_eq!(

@@ -6,7 +6,6 @@
 //! installing one.
 
 #[path = "../fuzz/src/invariants.rs"]
-#[allow(dead_code)] // `Target::ALL` serves the fuzz crate's tooling, not this test.
 mod invariants;
 #[path = "../fuzz/src/limit_alloc.rs"]
 mod limit_alloc;

@@ -47,13 +47,6 @@ pub enum Target {
 }
 
 impl Target {
-    /// Every target.
-    pub const ALL: [Target; 3] = [
-        Target::AdmissionReview,
-        Target::ManifestStream,
-        Target::PolicyFile,
-    ];
-
     /// The name of its fuzz binary and of its folder under `fuzz/corpus/`.
     pub fn name(self) -> &'static str {
         match self {
@@ -173,12 +166,12 @@ pub fn admission_review(engine: &Engine, body: &[u8]) -> Checked {
 
 /// Whether a JSON Pointer (into the pod) is one the mutation contract lets the
 /// webhook write: containers' `env` and `volumeMounts`, the pod's `volumes` and
-/// `dnsConfig`, and `netdns-guard.io/*` annotations (or the annotations map, when
-/// the pod has none).
+/// `dnsConfig`, and `netdns-guard.io/*` annotations (or the annotations map, or the
+/// metadata holding it, when the pod has none).
 fn contract_allows(path: &str) -> bool {
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     match parts.as_slice() {
-        ["metadata", "annotations"] => true,
+        ["metadata"] | ["metadata", "annotations"] => true,
         ["metadata", "annotations", key, ..] => key.starts_with("netdns-guard.io~1"),
         ["spec", "volumes", ..] | ["spec", "dnsConfig", ..] => true,
         ["spec", "containers" | "initContainers", index, field, ..] => {

@@ -204,8 +204,10 @@ pub fn manifest_stream(engine: &Engine, input: &[u8]) -> Checked {
     let documents = match stream::parse(STDIN, &text) {
         Ok(documents) => documents,
         Err(e) => {
-            let lines = text.lines().count().max(1);
-            ensure(e.index >= 1 && (1..=lines + 1).contains(&e.line), || {
+            // YAML breaks lines at CR LF, CR and LF alike (a lone CR too, where
+            // `str::lines` does not).
+            let lines = text.replace("\r\n", "\n").matches(['\r', '\n']).count() + 1;
+            ensure(e.index >= 1 && (1..=lines).contains(&e.line), || {
                 format!("a syntax error at no place in the stream: {e}")
             })?;
             return match dryrun::run(engine, &source(&text), OutputFormat::Yaml) {

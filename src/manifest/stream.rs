@@ -293,11 +293,13 @@ mod tests {
         // Found under the fuzz harness's heap bound (fuzz/corpus/manifest_stream/
         // crash-alias-bomb.yaml): 600 bytes of nested aliases held over 64 MiB
         // before serde-saphyr's own node budget tripped. The replays are now
-        // bounded by the document's size.
-        let mut text = String::from("kind: ConfigMap\n---\na0: &a0 \"lololololololololol\"\n");
-        for level in 1..=5 {
-            let aliases = vec![format!("*a{}", level - 1); 9].join(", ");
-            text.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
+        // bounded by the document's size. (Each level aliases the one before nine
+        // times: 9^5 values from 300 bytes.)
+        let mut text = String::from("kind: ConfigMap\n---\nl0: &l0 lol\n");
+        for n in 1..=5 {
+            let aliases: Vec<String> = std::iter::repeat_n(format!("*l{}", n - 1), 9).collect();
+            let aliases = aliases.join(",");
+            text += &format!("l{n}: &l{n} [{aliases}]\n");
         }
         let err = parse("<stdin>", &text).unwrap_err();
         assert_eq!(err.index, 2, "{err}");

@@ -23,21 +23,23 @@ pub fn options(text: &str) -> Options {
     options
 }
 
+/// Nested aliases (a "billion laughs"): each level `fan` aliases of the one before,
+/// `levels` deep, one mapping key a level. For the tests of every YAML reader here.
+#[cfg(test)]
+pub(crate) fn laughs(levels: usize, fan: usize) -> String {
+    let mut text = String::from("a0: &a0 \"lololololololololololololololololololol\"\n");
+    for level in 1..=levels {
+        let aliases = vec![format!("*a{}", level - 1); fan].join(", ");
+        text.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
 
     use super::*;
-
-    /// Nested aliases, each level `fan` aliases of the one before, `levels` deep.
-    fn laughs(levels: usize, fan: usize) -> String {
-        let mut text = String::from("a0: &a0 \"lololololololololololololololololololol\"\n");
-        for level in 1..=levels {
-            let aliases = vec![format!("*a{}", level - 1); fan].join(", ");
-            text.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
-        }
-        text
-    }
 
     #[test]
     fn nested_aliases_are_refused_once_they_replay_more_than_the_text_allows() {

@@ -534,11 +534,11 @@ skipNamespaces: [kube-system]
         // crash-alias-bomb-metadata.yaml): `metadata` is kept as a value, so nested
         // aliases there built one of tens of MiB. Now they stop at the engine's
         // replay bound.
-        let mut text = String::from("metadata:\n  a0: &a0 \"lololololololololol\"\n");
-        for level in 1..=5 {
-            let aliases = vec![format!("*a{}", level - 1); 9].join(", ");
-            text.push_str(&format!("  a{level}: &a{level} [{aliases}]\n"));
-        }
+        let bomb: String = crate::yaml::laughs(5, 9)
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect();
+        let text = format!("metadata:\n{bomb}");
         let err = Policy::from_yaml(&text).unwrap_err().to_string();
         assert!(err.contains("alias") && err.contains("line "), "{err}");
     }

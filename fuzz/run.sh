@@ -8,11 +8,12 @@
 #
 # TARGET is admission_review, manifest_stream or policy_file. Each run starts
 # from fuzz/corpus/TARGET and writes AFL's state under fuzz/out/TARGET (not kept).
-# At the end the queue and the kept corpus are minimized together (afl-cmin) back
-# into fuzz/corpus/TARGET, and any crash or hang is copied there too, as
-# regression data for tests/fuzz_corpus.rs. A hang is an input over 1 s (-t 1000);
-# memory over 64 MiB is a crash the targets' counting allocator raises
-# (fuzz/src/limit_alloc.rs), with AFL's own -m as a backstop.
+# At the end the queue and the kept corpus are minimized together (afl-cmin, then
+# select.py within a byte budget) back into fuzz/corpus/TARGET, and any crash or
+# hang is copied there too, as regression data for tests/fuzz_corpus.rs. A hang
+# is an input over 1 s (-t 1000); memory over 64 MiB is a crash the targets'
+# counting allocator raises (fuzz/src/limit_alloc.rs), with AFL's -m 64 (MiB of
+# address space) as a backstop.
 #
 # The machine is shared: AFL runs under nice, on no pinned core; run one target
 # at a time.
@@ -46,7 +47,7 @@ export AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
 if ((seconds > 0)); then
     rm -rf "out/$target"
     mkdir -p out
-    nice cargo afl fuzz -V "$seconds" -t 1000 -m 256 \
+    nice cargo afl fuzz -V "$seconds" -t 1000 -m 64 \
         -x dict/kubernetes.dict -x dict/yaml.dict -x dict/json.dict \
         -i "corpus/$target" -o "out/$target" "target/release/$target"
 fi
@@ -68,8 +69,8 @@ n=0
 for f in "out/$target/default/queue"/id:*; do
     cp "$f" "$all/queue-$((n++))"
 done
-nice afl-cmin -e -t 1000 -m 256 -i "$all" -o "$min" -- "target/release/$target" >/dev/null
-nice afl-showmap -q -e -t 1000 -m 256 -i "$min" -o "$traces" -- "target/release/$target" >/dev/null 2>&1 || true
+nice afl-cmin -e -t 1000 -m 64 -i "$all" -o "$min" -- "target/release/$target" >/dev/null
+nice afl-showmap -q -e -t 1000 -m 64 -i "$min" -o "$traces" -- "target/release/$target" >/dev/null 2>&1 || true
 python3 select.py "$traces" "$min" "$kept" "$budget"
 # AFL times inputs by the wall clock: on a shared machine a loaded minute makes
 # hangs of quick inputs. A hang is kept only if it takes over 1 s of CPU alone.

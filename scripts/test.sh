@@ -36,6 +36,11 @@ cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS='-D warnings' cargo doc --locked --workspace --no-deps
 
+step "fuzz targets: format and lints (fuzz/ is outside the workspace; its corpus is replayed by tests/fuzz_corpus.rs)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+# The workspace's target dir: the fuzz crate's dependencies are the workspace's, already checked.
+CARGO_TARGET_DIR=target cargo clippy --locked --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+
 step "tests"
 cargo test --locked --workspace --all-targets
 cargo test --locked --workspace --doc

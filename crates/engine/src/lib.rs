@@ -16,6 +16,7 @@ pub mod policy;
 pub mod report;
 pub mod resolver;
 pub mod targeting;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 

@@ -279,18 +279,19 @@ impl Policy {
     /// Parses and validates policy YAML. Errors name the key and, for syntax errors,
     /// the line and column.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
-        let policy: Option<Policy> = serde_saphyr::from_str(text).map_err(|e| {
-            // The caller names the file; the snippet would call it "<input>".
-            let message = e.without_snippet().to_string();
-            let message = message.strip_prefix("error: ").unwrap_or(&message);
-            let key = e
-                .location()
-                .and_then(|l| key_on_line(text, l.line() as usize));
-            PolicyError::Syntax(match key {
-                Some(key) => format!("{key}: {message}"),
-                None => message.to_owned(),
-            })
-        })?;
+        let policy: Option<Policy> =
+            serde_saphyr::from_str_with_options(text, crate::yaml::options(text)).map_err(|e| {
+                // The caller names the file; the snippet would call it "<input>".
+                let message = e.without_snippet().to_string();
+                let message = message.strip_prefix("error: ").unwrap_or(&message);
+                let key = e
+                    .location()
+                    .and_then(|l| key_on_line(text, l.line() as usize));
+                PolicyError::Syntax(match key {
+                    Some(key) => format!("{key}: {message}"),
+                    None => message.to_owned(),
+                })
+            })?;
         let policy = policy.unwrap_or_default();
         policy.validate().map_err(|e| match e {
             PolicyError::Invalid { key, message, .. } => PolicyError::Invalid {
@@ -525,6 +526,21 @@ skipNamespaces: [kube-system]
             .unwrap_err()
             .to_string();
         assert_eq!(err, "skipNamespaces[1]: empty namespace name at line 3");
+    }
+
+    #[test]
+    fn an_alias_bomb_in_the_ignored_metadata_is_refused_with_its_line() {
+        // Found under the fuzz harness's heap bound (fuzz/corpus/policy_file/
+        // crash-alias-bomb-metadata.yaml): `metadata` is kept as a value, so nested
+        // aliases there built one of tens of MiB. Now they stop at the engine's
+        // replay bound.
+        let bomb: String = crate::yaml::laughs(5, 9)
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect();
+        let text = format!("metadata:\n{bomb}");
+        let err = Policy::from_yaml(&text).unwrap_err().to_string();
+        assert!(err.contains("alias") && err.contains("line "), "{err}");
     }
 
     #[test]

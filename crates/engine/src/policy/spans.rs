@@ -47,7 +47,7 @@ struct Expression {
 /// The line where the value named by a validation key (`catalog.add[0].images[1]`,
 /// `selectors[2].matchExpressions[0].values`, …) starts, if it can be found.
 pub(super) fn line_of(text: &str, key: &str) -> Option<u64> {
-    let doc: Doc = serde_saphyr::from_str(text).ok()?;
+    let doc: Doc = serde_saphyr::from_str_with_options(text, crate::yaml::options(text)).ok()?;
     let path: Vec<(&str, Option<usize>)> = key.split('.').map(segment).collect::<Option<_>>()?;
     let at = match path.as_slice() {
         [("apiVersion", None)] => doc.api_version?.referenced,

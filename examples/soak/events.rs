@@ -29,9 +29,12 @@ pub struct Schedule {
     pub cert: Duration,
     pub policy: Duration,
     pub restart: Duration,
-    /// The chart's preStop sleep: time between a replica leaving the Service and
-    /// its SIGTERM, during which open connections still reach it.
-    pub pre_stop: Duration,
+    /// `--shutdown-delay-seconds` of the replicas: after SIGTERM they serve on
+    /// (readiness false) while the Service drops them (whole seconds).
+    pub drain: Duration,
+    /// How long after SIGTERM the Service stops sending new connections: the
+    /// endpoint update is not instant.
+    pub endpoint_lag: Duration,
     /// Memory and descriptors are compared only after this much load on a process.
     pub warm_up: Duration,
 }
@@ -47,8 +50,9 @@ impl Schedule {
             cert: s(30.0),
             policy: s(45.0),
             restart: s(120.0),
-            pre_stop: s(5.0).max(Duration::from_millis(500)),
-            warm_up: s(30.0).max(Duration::from_secs(3)),
+            drain: Duration::from_secs((5.0 * scale).ceil().max(1.0) as u64),
+            endpoint_lag: s(1.0).clamp(Duration::from_millis(100), Duration::from_secs(1)),
+            warm_up: s(30.0).max(Duration::from_secs(8)),
         }
     }
 }
@@ -345,14 +349,13 @@ impl Driver {
         }
     }
 
-    /// A rolling update of the replica in `slot`: out of the Service, the preStop
-    /// wait, a slow request still arriving, SIGTERM, the exit, a new process in.
+    /// A rolling update of the replica in `slot`: a slow request still arriving,
+    /// SIGTERM, out of the Service a moment later (as endpoints follow), the drain
+    /// and exit, a new process in.
     async fn restart(&mut self, slot: usize) -> Result<()> {
         let Some(victim) = self.load.pool.get(slot) else {
             return Ok(());
         };
-        self.load.pool.drain(slot);
-        tokio::time::sleep(self.schedule.pre_stop).await;
         self.final_reload_check(&victim).await;
         // A request whose body is still arriving when SIGTERM lands must be answered.
         let n = u64::MAX / 2 + self.journal.restarts.len() as u64;
@@ -366,6 +369,8 @@ impl Driver {
         let began = Instant::now();
         let in_flight = victim.in_flight.load(Ordering::SeqCst);
         victim.signal(self.load.origin, signal)?;
+        tokio::time::sleep(self.schedule.endpoint_lag).await;
+        self.load.pool.drain(slot);
         let exit = victim
             .wait_exit(self.launch.grace_period + Duration::from_secs(10))
             .await;

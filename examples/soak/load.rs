@@ -192,9 +192,10 @@ pub struct Stats {
     /// Requests sent before a SIGTERM to their replica and still open at it.
     pub at_term: AtomicU64,
     pub at_term_ok: AtomicU64,
-    /// Requests sent after a SIGTERM on a connection the stopping replica closed:
-    /// sent again on a new connection (to the other replica).
-    pub closed_at_term: AtomicU64,
+    /// Requests sent to a replica after its SIGTERM (on connections it still
+    /// had, or new ones before the Service dropped it).
+    pub after_term: AtomicU64,
+    pub after_term_ok: AtomicU64,
     pub connections: AtomicU64,
     /// The first few failures, for the report.
     pub failures: Mutex<Vec<String>>,
@@ -368,19 +369,6 @@ impl Load {
                 .stats
                 .fail(format!("uid {n}: no replica took the connection"));
         };
-        let outcome = match outcome {
-            // Sent after SIGTERM on a connection the stopping replica was closing:
-            // the request never reached it; the apiserver's next call goes to the
-            // other replica, and so does this one.
-            Err(_) if replica.term_at().is_some_and(|t| started >= t) => {
-                self.stats.closed_at_term.fetch_add(1, Ordering::Relaxed);
-                match self.send(slot, body).await {
-                    Some((_, _, outcome)) => outcome,
-                    None => Err(anyhow!("no replica took the retry")),
-                }
-            }
-            outcome => outcome,
-        };
         let ok = self.judge(case, &uid, epoch, &outcome);
         self.count_at_term(&replica, started, ok);
         if ok {
@@ -401,12 +389,21 @@ impl Load {
         (0..32).any(|p| allowed & (1 << p) != 0 && self.cases[case].matches(p, uid, answer))
     }
 
+    /// Counts a request of a replica that got SIGTERM: sent before it (in flight
+    /// at the signal) or after it (while it drains). Neither may be lost; the
+    /// apiserver does not retry a webhook call and would admit the pod unpatched.
     fn count_at_term(&self, replica: &Replica, started: u64, ok: bool) {
-        if replica.term_at().is_some_and(|t| started < t) {
-            self.stats.at_term.fetch_add(1, Ordering::Relaxed);
-            if ok {
-                self.stats.at_term_ok.fetch_add(1, Ordering::Relaxed);
-            }
+        let Some(term) = replica.term_at() else {
+            return;
+        };
+        let (sent, answered) = if started < term {
+            (&self.stats.at_term, &self.stats.at_term_ok)
+        } else {
+            (&self.stats.after_term, &self.stats.after_term_ok)
+        };
+        sent.fetch_add(1, Ordering::Relaxed);
+        if ok {
+            answered.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -417,9 +414,8 @@ impl Load {
             return self.stats.fail(format!("malformed {n}: no replica"));
         };
         let ok = matches!(outcome, Ok((400, _)));
-        // A malformed body sent after SIGTERM on a closing connection is simply lost.
-        let lost_at_term = outcome.is_err() && replica.term_at().is_some_and(|t| started >= t);
-        if ok || lost_at_term {
+        self.count_at_term(&replica, started, ok);
+        if ok {
             self.stats.malformed_ok.fetch_add(1, Ordering::Relaxed);
         } else {
             self.stats.fail(format!(

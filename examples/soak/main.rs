@@ -153,6 +153,7 @@ async fn soak(args: Args) -> Result<bool> {
         reload_interval: (schedule.cert / 10)
             .clamp(Duration::from_millis(200), Duration::from_secs(2)),
         grace_period: Duration::from_secs(20),
+        shutdown_delay: schedule.drain,
     };
     let first = [
         Arc::new(Replica::start(&launch, 1).await?),
@@ -270,8 +271,8 @@ fn print_setup(args: &Args, schedule: &Schedule, load: &Load, dir: &std::path::P
         dir.display()
     );
     eprintln!(
-        "soak: certificate every {:?}, policy every {:?}, rolling restart every {:?} (preStop {:?})",
-        schedule.cert, schedule.policy, schedule.restart, schedule.pre_stop
+        "soak: certificate every {:?}, policy every {:?}, rolling restart every {:?} (shutdown delay {:?})",
+        schedule.cert, schedule.policy, schedule.restart, schedule.drain
     );
 }
 

@@ -25,6 +25,8 @@ pub struct Launch {
     pub dir: PathBuf,
     pub reload_interval: Duration,
     pub grace_period: Duration,
+    /// `--shutdown-delay-seconds`: serving on after SIGTERM while endpoints drain.
+    pub shutdown_delay: Duration,
 }
 
 /// A started replica process.
@@ -68,6 +70,10 @@ impl Replica {
             .args([
                 "--grace-period-seconds",
                 &launch.grace_period.as_secs().to_string(),
+            ])
+            .args([
+                "--shutdown-delay-seconds",
+                &launch.shutdown_delay.as_secs().to_string(),
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -280,12 +280,9 @@ impl Table<'_> {
             Some(n(&s.at_term_ok) == at_term && at_term >= j.restarts.len() as u64),
         );
         row(
-            "sent after SIGTERM on a closing connection",
-            format!(
-                "{} (sent again to the other replica, answered)",
-                n(&s.closed_at_term)
-            ),
-            None,
+            "sent while draining after SIGTERM: answered",
+            format!("{} / {}", n(&s.after_term_ok), n(&s.after_term)),
+            Some(n(&s.after_term_ok) == n(&s.after_term)),
         );
         let worst = self.memory.iter().map(|g| g.kib).max();
         row(

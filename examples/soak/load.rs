@@ -296,7 +296,7 @@ impl Load {
             let roll = mix(n);
             let case = (mix(roll) % self.cases.len() as u64) as usize;
             let mixed = self.mixed.load(Ordering::Relaxed);
-            if mixed && roll % 100 == 0 {
+            if mixed && roll.is_multiple_of(100) {
                 self.clone().malformed(&mut conn, n, case).await;
             } else if mixed && roll % 100 == 1 {
                 self.clone().spawn_slow(n, case, None);
@@ -433,7 +433,7 @@ impl Load {
         };
         tokio::spawn(async move {
             // `mix(n)` chose the slow client; a second draw chooses the stall.
-            let stall = target.is_none() && mix(mix(n)) % 10 == 0;
+            let stall = target.is_none() && mix(mix(n)).is_multiple_of(10);
             let replica = match target.or_else(|| self.pool.pick()) {
                 Some(r) => r,
                 None => return,

@@ -79,7 +79,7 @@ fn args() -> Result<Args> {
             ),
         }
     }
-    if !(args.minutes > 0.0) {
+    if !args.minutes.is_finite() || args.minutes <= 0.0 {
         bail!("--minutes must be positive");
     }
     Ok(args)

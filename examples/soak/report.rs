@@ -330,7 +330,7 @@ impl Table<'_> {
 
         println!("\nsoak: {} min, {}", self.minutes, self.binary);
         let width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-        println!("| {:width$} | {:6} | {}", "check", "result", "value");
+        println!("| {:width$} | {:6} | value", "check", "result");
         println!("|{}|--------|------", "-".repeat(width + 2));
         let mut failed = Vec::new();
         for (what, value, ok) in &rows {

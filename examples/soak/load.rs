@@ -197,6 +197,8 @@ pub struct Stats {
     pub after_term: AtomicU64,
     pub after_term_ok: AtomicU64,
     pub connections: AtomicU64,
+    /// Connections a replica not stopping failed to take (TCP or TLS).
+    pub connect_failures: AtomicU64,
     /// The first few failures, for the report.
     pub failures: Mutex<Vec<String>>,
     pub failure_count: AtomicU64,
@@ -297,7 +299,7 @@ impl Load {
             let case = (mix(roll) % self.cases.len() as u64) as usize;
             let mixed = self.mixed.load(Ordering::Relaxed);
             if mixed && roll.is_multiple_of(100) {
-                self.clone().malformed(&mut conn, n, case).await;
+                self.malformed(&mut conn, n, case).await;
             } else if mixed && roll % 100 == 1 {
                 self.clone().spawn_slow(n, case, None);
             } else {
@@ -331,6 +333,7 @@ impl Load {
                     // A replica that is stopping may refuse; another will take it.
                     Err(_) if replica.term_at().is_some() => {}
                     Err(e) => {
+                        self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
                         self.stats
                             .fail(format!("connecting to replica {}: {e:#}", replica.id));
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -407,7 +410,7 @@ impl Load {
         }
     }
 
-    async fn malformed(self: Arc<Self>, slot: &mut Option<Conn>, n: u64, case: usize) {
+    async fn malformed(&self, slot: &mut Option<Conn>, n: u64, case: usize) {
         let body = bodies::malformed(&self.cases[case], mix(n));
         self.stats.malformed_sent.fetch_add(1, Ordering::Relaxed);
         let Some((replica, started, outcome)) = self.send(slot, body).await else {
@@ -427,10 +430,13 @@ impl Load {
 
     /// A slow client on a connection of its own, to the next replica or to
     /// `target`. One in ten stalls halfway and must be refused (408) or cut off.
+    /// The number at once is bounded, except for a `target`ed one (the driver's,
+    /// before a SIGTERM), which must always run.
     pub fn spawn_slow(self: Arc<Self>, n: u64, case: usize, target: Option<Arc<Replica>>) {
-        let Ok(permit) = self.slow.clone().try_acquire_owned() else {
+        let permit = self.slow.clone().try_acquire_owned().ok();
+        if permit.is_none() && target.is_none() {
             return; // enough slow clients already; this one is skipped
-        };
+        }
         tokio::spawn(async move {
             // `mix(n)` chose the slow client; a second draw chooses the stall.
             let stall = target.is_none() && mix(mix(n)).is_multiple_of(10);

@@ -186,6 +186,7 @@ async fn soak(args: Args) -> Result<bool> {
     );
 
     let start = Instant::now();
+    let cpu_before: f64 = first.iter().filter_map(|r| r.cpu_seconds()).sum();
     let sent_before = load.stats.valid_sent.load(Ordering::Relaxed);
     let mut driver = Driver::new(
         load.clone(),
@@ -212,7 +213,7 @@ async fn soak(args: Args) -> Result<bool> {
     let cpu: f64 = driver
         .replicas
         .iter()
-        .filter_map(|r| samples.last_cpu(r.id).or_else(|| r.cpu_seconds()))
+        .filter_map(|r| r.cpu_seconds().or_else(|| samples.last_cpu(r.id)))
         .sum();
     load.stop.store(true, Ordering::SeqCst);
     sampler.abort();
@@ -238,7 +239,7 @@ async fn soak(args: Args) -> Result<bool> {
         capacity,
         rate,
         achieved: sent as f64 / elapsed.as_secs_f64(),
-        server_cores: cpu / (elapsed.as_secs_f64() + 1.0),
+        server_cores: (cpu - cpu_before) / elapsed.as_secs_f64(),
         stats: &load.stats,
         journal: &driver.journal,
         memory: samples.growth(schedule.warm_up),

@@ -186,13 +186,14 @@ impl Table<'_> {
             None,
         );
         row(
-            "connections",
+            "connections: every one taken",
             format!(
-                "{} steady, {} opened in all (churn, slow clients, restarts)",
+                "{} steady, {} opened in all (churn, slow clients, restarts), {} failed",
                 crate::CONNECTIONS,
-                n(&s.connections)
+                n(&s.connections),
+                n(&s.connect_failures)
             ),
-            None,
+            Some(n(&s.connect_failures) == 0),
         );
         let (sent, ok) = (n(&s.valid_sent), n(&s.valid_ok));
         row(

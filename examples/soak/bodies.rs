@@ -63,7 +63,8 @@ impl Case {
     }
 }
 
-/// A uid of the placeholder's length for request `n`.
+/// A uid of the placeholder's length for request `n` (16 hex digits hold any u64,
+/// so the length never varies).
 pub fn uid(n: u64) -> Vec<u8> {
     format!("soak-uid-{n:016x}").into_bytes()
 }

@@ -45,6 +45,24 @@ step "tests"
 cargo test --locked --workspace --all-targets
 cargo test --locked --workspace --doc
 
+step "endurance: 60 s soak of two replicas under load, reloads and rolling restarts (scripts/soak.sh 1)"
+# The debug builds the tests just made, like the image step: the checks are
+# answers, reload counts, drained requests and memory, none of them a speed.
+export NETDNS_GUARD_BIN=target/debug/netdns-guard SOAK_PROFILE=dev
+scripts/soak.sh 1
+# And it fails when it should, naming the check: a replica killed instead of
+# drained drops the requests in flight; a wrong expected patch is seen.
+for broken in "kill:in flight at SIGTERM" "expectation:valid reviews"; do
+  out=$(SOAK_BREAK=${broken%%:*} scripts/soak.sh 0.3 2>&1) && status=0 || status=$?
+  if [[ $status != 1 ]] || ! grep -q "^soak: FAIL: .*${broken#*:}" <<<"$out"; then
+    printf '%s\n' "$out" >&2
+    echo "soak with --break ${broken%%:*}: exit $status, expected 1 naming '${broken#*:}'" >&2
+    exit 1
+  fi
+  echo "soak with --break ${broken%%:*}: failed as it should ($(grep '^soak: FAIL' <<<"$out"))"
+done
+unset NETDNS_GUARD_BIN SOAK_PROFILE
+
 step "resolver lab: the fix on real Go 1.19 and 1.23 (tests/resolver-lab)"
 tests/resolver-lab/run.sh
 

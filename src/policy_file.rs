@@ -27,11 +27,21 @@ pub fn load_engine(path: Option<&Path>) -> Result<Engine, PolicyFileError> {
             message: e.to_string(),
         });
     };
+    let text = std::fs::read(path).map_err(|e| PolicyFileError {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    engine_from_bytes(path, &text)
+}
+
+/// Compiles the policy `text` read from `path`: the reloader compiles exactly the
+/// bytes it compared, not a second read that may differ.
+pub fn engine_from_bytes(path: &Path, text: &[u8]) -> Result<Engine, PolicyFileError> {
     let error = |message: String| PolicyFileError {
         path: path.to_owned(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let policy = Policy::from_yaml(&text).map_err(|e| error(e.to_string()))?;
+    let text = std::str::from_utf8(text).map_err(|e| error(format!("not UTF-8: {e}")))?;
+    let policy = Policy::from_yaml(text).map_err(|e| error(e.to_string()))?;
     Engine::new(policy).map_err(|e| error(e.to_string()))
 }

@@ -108,7 +108,8 @@ pub struct Args {
 
     /// Seconds to keep serving (with readiness false) after SIGTERM before the
     /// listener closes, so Service endpoints drain; for clusters without a preStop
-    /// sleep.
+    /// sleep. HTTP/1.1 answers meanwhile say `Connection: close`, so keep-alive
+    /// clients reconnect (to another replica) rather than lose a request to the close.
     #[arg(long, default_value_t = 0)]
     shutdown_delay_seconds: u64,
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::BytesMut;
@@ -105,16 +105,31 @@ pub(super) fn plain(status: StatusCode, message: impl Into<String>) -> Response 
         .into_response()
 }
 
-async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+async fn mutate(
+    State(state): State<Arc<AppState>>,
+    version: Version,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     state.metrics.in_flight.inc();
-    let response = match review(&state, &headers, body).await {
+    let mut response = match review(&state, &headers, body).await {
         Ok(answer) => {
             record(&state, &answer, started);
             ([(header::CONTENT_TYPE, "application/json")], answer.body).into_response()
         }
         Err(rejection) => reject(&state, rejection),
     };
+    if !state.is_ready() && version <= Version::HTTP_11 {
+        // Shutting down: this client's next request goes to a new connection (to
+        // another replica) instead of racing the close of this one when the
+        // listener stops. Only a keep-alive connection idle through the whole
+        // `--shutdown-delay-seconds` is still open then. HTTP/2 gets a GOAWAY.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
     state.metrics.in_flight.dec();
     state
         .metrics

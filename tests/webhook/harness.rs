@@ -193,6 +193,24 @@ impl ApiserverConn {
         decode(&answer).1.is_some()
     }
 
+    /// POSTs `body`; returns status, body and whether the answer said
+    /// `connection: close`.
+    pub async fn post_with_connection_header(&mut self, body: Vec<u8>) -> (u16, Vec<u8>, bool) {
+        self.sender.ready().await.unwrap();
+        let response = self
+            .sender
+            .send_request(request(body, "application/json"))
+            .await
+            .unwrap();
+        let close = response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, body.to_vec(), close)
+    }
+
     pub async fn post_as(
         &mut self,
         body: Vec<u8>,

@@ -332,3 +332,28 @@ async fn a_body_over_the_limit_on_http2_gets_413() {
     assert!(String::from_utf8_lossy(&answer).contains("over 1048576 bytes"));
     still_serving(&running).await;
 }
+
+/// While readiness is false before the listener closes (`--shutdown-delay-seconds`),
+/// answers tell HTTP/1.1 clients to close: each moves to a new connection (another
+/// replica) after its next answer, instead of racing the close of an idle
+/// keep-alive connection when the listener stops, which loses the request.
+#[tokio::test]
+async fn answers_while_draining_close_the_connection() {
+    let running = start("drain-close").await;
+    let mut conn = ApiserverConn::open(running.addr(), &running.bundle.ca_cert_pem)
+        .await
+        .unwrap();
+    let (status, _, close) = conn
+        .post_with_connection_header(pod_review(V1, "before", "grafana/promtail"))
+        .await;
+    assert_eq!((status, close), (200, false), "ready: keep-alive");
+    running.server.set_unready();
+    let (status, answer, close) = conn
+        .post_with_connection_header(pod_review(V1, "draining", "grafana/promtail"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(decode(&answer).1.is_some(), "still answered in full");
+    assert!(close, "no `connection: close` while draining");
+    running.server.shutdown();
+    running.server.wait().await;
+}

@@ -193,3 +193,41 @@ async fn a_bad_new_certificate_keeps_the_old_one_and_is_counted() {
         200
     );
 }
+
+/// A key renamed into place a moment before its certificate can be read alone, the
+/// pair then mismatched. That is not a failed reload: the next poll finds the
+/// certificate too, and the chart's alert on failed reloads must stay quiet.
+#[tokio::test]
+async fn a_pair_caught_between_its_two_renames_is_not_a_failed_reload() {
+    let interval = Duration::from_millis(300);
+    let dir = scratch_dir("rotate-between");
+    let first = certs::generate(&service(), 7).unwrap();
+    rotate_by_rename(dir.path(), &first);
+    let mut settings = config(dir.path(), None, None);
+    settings.reload_interval = interval;
+    let server = serve::start(settings).await.unwrap();
+    let rotations = 3;
+    for _ in 0..rotations {
+        let next = certs::generate(&service(), 7).unwrap();
+        certs::write_atomically(&dir.path().join("tls.key"), next.key_pem.as_bytes(), true)
+            .unwrap();
+        // Less than one interval: at most one poll sees the key without its
+        // certificate (the ticker never polls twice within an interval).
+        tokio::time::sleep(interval * 6 / 10).await;
+        certs::write_atomically(&dir.path().join("tls.crt"), next.cert_pem.as_bytes(), false)
+            .unwrap();
+        tokio::time::sleep(interval * 3).await;
+    }
+    let metrics = server.metrics();
+    for line in [
+        format!("netdns_guard_tls_reloads_total{{result=\"success\"}} {rotations}"),
+        "netdns_guard_tls_reloads_total{result=\"failure\"} 0".to_owned(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
+    server.shutdown();
+    server.wait().await;
+}

@@ -340,28 +340,24 @@ fn assert_deployment(r: &Rendered, kube_minor: u32) {
         );
     }
 
-    let sleep = c
-        .lifecycle
-        .as_ref()
-        .and_then(|l| l.pre_stop.as_ref())
-        .and_then(|p| p.sleep.as_ref())
-        .map(|s| s.seconds);
-    if kube_minor >= 30 {
-        let sleep = sleep.unwrap_or_else(|| panic!("{what}: no preStop sleep on 1.{kube_minor}"));
-        let grace = pod
-            .termination_grace_period_seconds
-            .expect("terminationGracePeriodSeconds");
-        let drain: i64 = arg_after("--grace-period-seconds").parse().unwrap();
-        assert!(
-            sleep > 0 && grace > sleep + drain,
-            "{what}: grace {grace} <= sleep {sleep} + drain {drain}"
-        );
-    } else {
-        assert!(
-            sleep.is_none(),
-            "{what}: preStop sleep rendered for 1.{kube_minor}"
-        );
-    }
+    // Draining is the server's own (--shutdown-delay-seconds, every Kubernetes
+    // version), not a preStop sleep during which it could not tell clients to leave.
+    assert!(
+        c.lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref())
+            .is_none(),
+        "{what}: a preStop hook on 1.{kube_minor}"
+    );
+    let delay: i64 = arg_after("--shutdown-delay-seconds").parse().unwrap();
+    let drain: i64 = arg_after("--grace-period-seconds").parse().unwrap();
+    let grace = pod
+        .termination_grace_period_seconds
+        .expect("terminationGracePeriodSeconds");
+    assert!(
+        delay > 0 && grace > delay + drain,
+        "{what}: grace {grace} <= shutdown delay {delay} + drain {drain}"
+    );
 
     let mounts: BTreeMap<String, String> = c
         .volume_mounts

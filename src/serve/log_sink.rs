@@ -3,7 +3,7 @@
 //!
 //! A line per admission must not cost a system call on the request path, nor an
 //! allocation: appending is a copy under a lock that the writer thread only holds
-//! to swap two buffers, and the writer, once woken, pauses [`BATCH_PAUSE`] between
+//! to swap two buffers, and the writer, once woken, pauses [`LogSink::BATCH_PAUSE`] between
 //! writes, so a busy server wakes it and writes about a hundred times a second
 //! instead of once per line (each wake-up was a futex call and a context switch on
 //! the server's one core). Lines are never dropped — when the writer falls behind by
@@ -16,10 +16,6 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// How long the writer lets lines gather after a write: the longest a line waits
-/// in the buffer while the server is busy.
-const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
 /// A handle on the buffer; clones share it. The writer thread stops, having written
 /// everything, when [`close`](Self::close) is called.
@@ -55,6 +51,10 @@ struct State {
 impl LogSink {
     /// Bytes appended but not yet written past which appending waits.
     pub const MAX_PENDING: usize = 1 << 20;
+
+    /// How long the writer lets lines gather after a write: the longest a line
+    /// waits in the buffer while the server is busy.
+    pub const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
     /// A sink writing to `out` from a thread named `thread_name`.
     pub fn spawn(out: impl Write + Send + 'static, thread_name: &str) -> std::io::Result<Self> {
@@ -148,13 +148,13 @@ impl Shared {
         state.closed
     }
 
-    /// Lets lines gather for [`BATCH_PAUSE`] after a write, so that a busy server
+    /// Lets lines gather for [`LogSink::BATCH_PAUSE`] after a write, so that a busy server
     /// writes a batch per pause rather than a line per wake-up; a flush or close
     /// cuts it short.
     fn pause(&self) {
         let state = lock(&self.state);
         if state.flushing == 0 && !state.closed {
-            let _ = self.work.wait_timeout(state, BATCH_PAUSE);
+            let _ = self.work.wait_timeout(state, LogSink::BATCH_PAUSE);
         }
     }
 }

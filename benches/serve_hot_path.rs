@@ -15,6 +15,8 @@
 //! Whole-server figures (TLS, HTTP, the log writer thread) are
 //! `scripts/bench-webhook.sh`'s.
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -85,16 +87,9 @@ fn log_line(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(60)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = serve_hot_path;
-    config = config();
+    config = support::config();
     targets = budget, log_line
 }
 criterion_main!(serve_hot_path);

@@ -10,18 +10,13 @@ pub(crate) fn push_str(out: &mut Vec<u8>, value: &str) {
 }
 
 /// Appends `value` escaped for the inside of a JSON string: `"` and `\` by a
-/// backslash, control characters as `\n`-style or `\u00XX` escapes. Runs of plain
-/// bytes are copied at once; only ASCII bytes are escaped, so UTF-8 stays whole.
+/// backslash, control characters as `\n`-style or `\u00XX` escapes.
 pub(crate) fn push_str_contents(out: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
-        match b {
+    push_escaped(
+        out,
+        value,
+        |b| b < 0x20 || b == b'"' || b == b'\\',
+        |out, b| match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -30,6 +25,26 @@ pub(crate) fn push_str_contents(out: &mut Vec<u8>, value: &str) {
             0x08 => out.extend_from_slice(b"\\b"),
             0x0c => out.extend_from_slice(b"\\f"),
             _ => push_hex_escape(out, b"\\u00", b),
+        },
+    );
+}
+
+/// Appends `value`, each byte `special` picks written by `escape` instead, runs of
+/// plain bytes copied at once. `special` must pick ASCII bytes only, so UTF-8 stays
+/// whole (the log line's text values use it with their own escapes).
+pub(crate) fn push_escaped(
+    out: &mut Vec<u8>,
+    value: &str,
+    special: impl Fn(u8) -> bool,
+    escape: impl Fn(&mut Vec<u8>, u8),
+) {
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if special(b) {
+            out.extend_from_slice(&bytes[start..i]);
+            escape(out, b);
+            start = i + 1;
         }
     }
     out.extend_from_slice(&bytes[start..]);

@@ -125,114 +125,143 @@ pub(super) fn write(line: &Line<'_>) {
 /// the sink (public for the benchmarks).
 pub fn format_line(out: &mut Vec<u8>, format: LineFormat, line: &Line<'_>) {
     match format {
-        LineFormat::Text => text(out, line),
-        LineFormat::Json => json(out, line),
+        LineFormat::Text => fields::<Text>(out, line),
+        LineFormat::Json => fields::<Json>(out, line),
     }
+}
+
+/// One of the two line shapes: how a line starts and ends, and how a field is
+/// written. The fields and their order are [`fields`]'s, the same for both.
+trait Shape {
+    /// Everything before the first field: time, level, target or message.
+    fn start(out: &mut Vec<u8>, line: &Line<'_>);
+    /// A string field, its value clipped and escaped.
+    fn field(out: &mut Vec<u8>, name: &str, value: &str);
+    /// The decision label (a fixed word).
+    fn decision(out: &mut Vec<u8>, decision: &str);
+    /// The container list as one string field.
+    fn containers(out: &mut Vec<u8>, containers: &[String]);
+    /// A field that is not a string (`dry_run`, `latency_us`).
+    fn raw(out: &mut Vec<u8>, name: &str, value: &[u8]);
+    /// Everything after the last field, the newline included.
+    fn end(out: &mut Vec<u8>);
 }
 
 /// The text form: `2026-01-02T03:04:05.678901Z  INFO target: admission uid=… …`.
-fn text(out: &mut Vec<u8>, line: &Line<'_>) {
-    timestamp(out);
-    out.extend_from_slice(match line.level() {
-        Level::Info => b"  INFO ",
-        Level::Warn => b"  WARN ",
-    });
-    out.extend_from_slice(TARGET.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(line.message().as_bytes());
-    text_field(out, "uid", line.uid);
-    text_field(out, "namespace", line.namespace);
-    text_field(out, "pod", line.pod);
-    text_field(out, "operation", line.operation);
-    match &line.outcome {
-        Outcome::Answered {
-            decision,
-            containers,
-            dry_run,
-        } => {
-            decision_text(out, decision);
-            out.extend_from_slice(b" containers=");
-            container_list(out, containers, escape_text);
-            out.extend_from_slice(if *dry_run {
-                b" dry_run=true"
-            } else {
-                b" dry_run=false"
-            });
-        }
-        Outcome::FailedOpen { error } => {
-            decision_text(out, "error");
-            text_field(out, "error", error);
-        }
-    }
-    out.extend_from_slice(b" latency_us=");
-    push_u64(out, line.latency_us);
-    out.push(b'\n');
-}
-
-/// ` name=value`, the value clipped and escaped.
-fn text_field(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.push(b' ');
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'=');
-    escape_text(out, clip(value));
-}
-
-/// `,"name":"value"`, the value clipped and escaped.
-fn json_field(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":\"");
-    json_text::push_str_contents(out, clip(value));
-    out.push(b'"');
-}
-
-/// ` decision="label"`: quoted, as `tracing` writes a string that is not
-/// `Display`-formatted (log queries match on it).
-fn decision_text(out: &mut Vec<u8>, decision: &str) {
-    out.extend_from_slice(b" decision=\"");
-    out.extend_from_slice(decision.as_bytes());
-    out.push(b'"');
-}
+struct Text;
 
 /// The JSON form: one flat object, keys in the order `tracing` wrote them.
-fn json(out: &mut Vec<u8>, line: &Line<'_>) {
-    out.extend_from_slice(b"{\"timestamp\":\"");
-    timestamp(out);
-    out.extend_from_slice(match line.level() {
-        Level::Info => b"\",\"level\":\"INFO\",\"message\":\"",
-        Level::Warn => b"\",\"level\":\"WARN\",\"message\":\"",
-    });
-    out.extend_from_slice(line.message().as_bytes());
-    out.push(b'"');
-    json_field(out, "uid", line.uid);
-    json_field(out, "namespace", line.namespace);
-    json_field(out, "pod", line.pod);
-    json_field(out, "operation", line.operation);
+struct Json;
+
+/// The line's fields, in `shape`.
+fn fields<S: Shape>(out: &mut Vec<u8>, line: &Line<'_>) {
+    S::start(out, line);
+    S::field(out, "uid", line.uid);
+    S::field(out, "namespace", line.namespace);
+    S::field(out, "pod", line.pod);
+    S::field(out, "operation", line.operation);
     match &line.outcome {
         Outcome::Answered {
             decision,
             containers,
             dry_run,
         } => {
-            json_field(out, "decision", decision);
-            out.extend_from_slice(b",\"containers\":\"");
-            container_list(out, containers, json_text::push_str_contents);
-            out.extend_from_slice(if *dry_run {
-                b"\",\"dry_run\":true"
-            } else {
-                b"\",\"dry_run\":false"
-            });
+            S::decision(out, decision);
+            S::containers(out, containers);
+            S::raw(out, "dry_run", if *dry_run { b"true" } else { b"false" });
         }
         Outcome::FailedOpen { error } => {
-            json_field(out, "decision", "error");
-            json_field(out, "error", error);
+            S::decision(out, "error");
+            S::field(out, "error", error);
         }
     }
-    out.extend_from_slice(b",\"latency_us\":");
-    push_u64(out, line.latency_us);
-    out.extend_from_slice(b",\"target\":\"");
-    out.extend_from_slice(TARGET.as_bytes());
-    out.extend_from_slice(b"\"}\n");
+    let mut digits = [0u8; 20];
+    S::raw(out, "latency_us", decimal(line.latency_us, &mut digits));
+    S::end(out);
+}
+
+impl Shape for Text {
+    fn start(out: &mut Vec<u8>, line: &Line<'_>) {
+        timestamp(out);
+        out.extend_from_slice(match line.level() {
+            Level::Info => b"  INFO ",
+            Level::Warn => b"  WARN ",
+        });
+        out.extend_from_slice(TARGET.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(line.message().as_bytes());
+    }
+
+    fn field(out: &mut Vec<u8>, name: &str, value: &str) {
+        Self::raw(out, name, b"");
+        escape_text(out, clip(value));
+    }
+
+    /// Quoted, as `tracing` wrote a string that was not `Display`-formatted (log
+    /// queries match on it).
+    fn decision(out: &mut Vec<u8>, decision: &str) {
+        Self::raw(out, "decision", b"\"");
+        out.extend_from_slice(decision.as_bytes());
+        out.push(b'"');
+    }
+
+    fn containers(out: &mut Vec<u8>, containers: &[String]) {
+        Self::raw(out, "containers", b"");
+        container_list(out, containers, escape_text);
+    }
+
+    fn raw(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(value);
+    }
+
+    fn end(out: &mut Vec<u8>) {
+        out.push(b'\n');
+    }
+}
+
+impl Shape for Json {
+    fn start(out: &mut Vec<u8>, line: &Line<'_>) {
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        timestamp(out);
+        out.extend_from_slice(match line.level() {
+            Level::Info => b"\",\"level\":\"INFO\",\"message\":\"",
+            Level::Warn => b"\",\"level\":\"WARN\",\"message\":\"",
+        });
+        out.extend_from_slice(line.message().as_bytes());
+        out.push(b'"');
+    }
+
+    fn field(out: &mut Vec<u8>, name: &str, value: &str) {
+        Self::raw(out, name, b"\"");
+        json_text::push_str_contents(out, clip(value));
+        out.push(b'"');
+    }
+
+    fn decision(out: &mut Vec<u8>, decision: &str) {
+        Self::field(out, "decision", decision);
+    }
+
+    fn containers(out: &mut Vec<u8>, containers: &[String]) {
+        Self::raw(out, "containers", b"\"");
+        container_list(out, containers, json_text::push_str_contents);
+        out.push(b'"');
+    }
+
+    fn raw(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(value);
+    }
+
+    fn end(out: &mut Vec<u8>) {
+        Self::raw(out, "target", b"\"");
+        out.extend_from_slice(TARGET.as_bytes());
+        out.extend_from_slice(b"\"}\n");
+    }
 }
 
 /// The changed containers, `a,b,c`, with `…(+N more)` past [`LOGGED_CONTAINERS`],
@@ -248,24 +277,22 @@ fn container_list(out: &mut Vec<u8>, containers: &[String], escape: fn(&mut Vec<
         && more > 0
     {
         out.extend_from_slice(",…(+".as_bytes());
-        push_u64(out, more as u64);
+        out.extend_from_slice(decimal(more as u64, &mut [0; 20]));
         out.extend_from_slice(b" more)");
     }
 }
 
-/// The decimal digits of `n`.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
+/// The decimal digits of `n`, written at the end of `digits`.
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return &digits[at..];
         }
     }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// `field` cut to [`LOGGED_FIELD_BYTES`] on a character boundary.
@@ -281,26 +308,20 @@ fn clip(field: &str) -> &str {
 }
 
 /// `value` with control characters (C0, DEL) and `\\` escaped, so that it stays on
-/// its line and cannot drive a terminal. Only ASCII bytes are escaped, so UTF-8
-/// stays whole.
+/// its line and cannot drive a terminal.
 fn escape_text(out: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != 0x7f && b != b'\\' {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
-        match b {
+    json_text::push_escaped(
+        out,
+        value,
+        |b| b < 0x20 || b == 0x7f || b == b'\\',
+        |out, b| match b {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\\' => out.extend_from_slice(b"\\\\"),
             _ => json_text::push_hex_escape(out, b"\\x", b),
-        }
-    }
-    out.extend_from_slice(&bytes[start..]);
+        },
+    );
 }
 
 thread_local! {
@@ -399,7 +420,7 @@ mod tests {
     #[test]
     fn the_text_line_reads_as_tracing_wrote_it() {
         let containers = ["agent".to_owned(), "sidecar".to_owned()];
-        let line = written(text, &patched(&containers));
+        let line = written(fields::<Text>, &patched(&containers));
         let (time, rest) = line.split_once("  ").unwrap();
         assert_eq!(time.len(), 27, "{time}");
         assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
@@ -414,7 +435,7 @@ mod tests {
     #[test]
     fn the_json_line_is_one_object_with_every_field() {
         let containers = ["agent".to_owned()];
-        let line = written(json, &patched(&containers));
+        let line = written(fields::<Json>, &patched(&containers));
         assert!(line.ends_with("}\n") && line.lines().count() == 1);
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(value["level"], "INFO");
@@ -438,11 +459,12 @@ mod tests {
             },
             ..patched(&[])
         };
-        let value: serde_json::Value = serde_json::from_str(&written(json, &line)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&written(fields::<Json>, &line)).unwrap();
         assert_eq!(value["level"], "WARN");
         assert_eq!(value["decision"], "error");
         assert_eq!(value["error"], "cannot read \"the\" pod");
-        assert!(written(text, &line).contains("  WARN "));
+        assert!(written(fields::<Text>, &line).contains("  WARN "));
     }
 
     #[test]
@@ -452,14 +474,15 @@ mod tests {
             uid: "x\r\ny=z",
             ..patched(&containers)
         };
-        let text_line = written(text, &line);
+        let text_line = written(fields::<Text>, &line);
         assert_eq!(text_line.lines().count(), 1, "{text_line}");
         assert!(text_line.contains(r#"uid=x\r\ny=z "#), "{text_line}");
         assert!(
             text_line.contains(r#"containers=a\nb,c"\\\x1b[31m "#),
             "{text_line}"
         );
-        let value: serde_json::Value = serde_json::from_str(&written(json, &line)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&written(fields::<Json>, &line)).unwrap();
         assert_eq!(value["uid"], "x\r\ny=z");
         assert_eq!(value["containers"], "a\nb,c\"\\\u{1b}[31m");
     }
@@ -478,7 +501,7 @@ mod tests {
         assert_eq!(clip("short"), "short");
         let huge = ["n".repeat(100_000)];
         let line = written(
-            json,
+            fields::<Json>,
             &Line {
                 uid: &long,
                 ..patched(&huge)

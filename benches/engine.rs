@@ -24,8 +24,9 @@
 //! The stream-sized comparison against a bare YAML round trip is
 //! `scripts/bench-dry-run.sh`.
 
+mod support;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
@@ -294,17 +295,9 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-fn config() -> Criterion {
-    // Eight benchmarks × (1 s warm-up + 3 s measurement) plus analysis: about 40 s.
-    Criterion::default()
-        .sample_size(60)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = engine;
-    config = config();
+    config = support::config();
     targets = benches
 }
 criterion_main!(engine);

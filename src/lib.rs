@@ -7,7 +7,8 @@
 //! - [`manifest`] reads and writes Kubernetes manifest streams (YAML, JSON, `List`,
 //!   KRM `ResourceList`) and finds the pod template in each workload;
 //! - [`dryrun`] is the `netdns-guard dry-run` command built on the two;
-//! - [`admission`] and [`serve`] are the HTTPS admission webhook;
+//! - [`admission`] and [`serve`] are the HTTPS admission webhook (`json_text`
+//!   writes the JSON strings of its answer and log line by hand);
 //! - [`certs`] makes TLS material for it;
 //! - [`admission_policy`] writes the policy as a native `MutatingAdmissionPolicy`
 //!   (`netdns-guard export`), for clusters that want no webhook;
@@ -26,6 +27,7 @@ pub mod certs;
 pub mod cluster;
 pub mod dryrun;
 pub mod inspect;
+mod json_text;
 pub mod manifest;
 pub mod policy_file;
 pub mod serve;

@@ -207,7 +207,7 @@ fn respond<'a, O>(
         AdmissionResponse::allow(api_version, &request.uid),
     );
     Ok(Answer {
-        body: decided.response.into_review()?,
+        body: decided.response.into_review(),
         uid: request.uid.to_string(),
         operation: request.operation.as_deref().unwrap_or_default().to_owned(),
         namespace: request.namespace.as_deref().unwrap_or_default().to_owned(),
@@ -324,7 +324,7 @@ fn review_pod<'r>(
         .collect();
     Decided {
         response: response
-            .with_patch(&patch_json)
+            .with_patch(patch_json)
             .warn(&result.report.warnings),
         decision: Decision::Patched { containers },
         report: Some(result.report),

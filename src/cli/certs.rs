@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// Creates, renews or rotates the material in the Secrets (and the caBundle).
 fn run_in_cluster(args: Args, name: ServiceName) -> Result<ExitCode> {
-    let _log = logging::init(LogFormat::Text);
+    let _log = logging::init(LogFormat::Text).context("starting the log writer")?;
     let mut settings = in_cluster::Settings::new(name, args.ca_secret, args.tls_secret);
     settings.webhook_configuration = args.webhook_configuration;
     settings.days = args.days;

@@ -3,7 +3,8 @@
 
 use std::io::IsTerminal;
 
-use tracing_appender::non_blocking::WorkerGuard;
+use netdns_guard::serve::access_log::{self, LineFormat};
+use netdns_guard::serve::log_sink::LogSink;
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -12,25 +13,49 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logs to stderr through a writer thread that batches lines into few writes: one
-/// line per admission would otherwise cost a system call on the request path. Lines
-/// are never dropped (a full buffer slows requests instead). The level comes from
-/// `RUST_LOG` (default `info`). Keep the guard until exit: dropping it flushes what
-/// is left.
-pub fn init(format: LogFormat) -> WorkerGuard {
+/// Writes what is left of the log when dropped; keep it until exit.
+#[must_use = "dropping the guard stops the log"]
+pub struct LogGuard {
+    sink: LogSink,
+}
+
+impl LogGuard {
+    /// Returns once every line logged so far has been written.
+    pub fn flush(&self) {
+        self.sink.flush();
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.sink.close();
+    }
+}
+
+/// Logs to stderr through a writer thread that batches lines into few writes
+/// ([`LogSink`]): one line per admission would otherwise cost a system call on the
+/// request path. Lines are never dropped (a full buffer slows requests instead). The
+/// admission line is written by hand ([`access_log`]), everything else by
+/// `tracing`'s formatter; both share the one buffer, so lines keep their order. The
+/// level comes from `RUST_LOG` (default `info`).
+pub fn init(format: LogFormat) -> std::io::Result<LogGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("netdns-guard-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let sink = LogSink::spawn(std::io::stderr(), "netdns-guard-log")?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-    guard
+        .with_writer(sink.clone());
+    let line_format = match format {
+        LogFormat::Text => {
+            builder.init();
+            LineFormat::Text
+        }
+        LogFormat::Json => {
+            builder.json().flatten_event(true).init();
+            LineFormat::Json
+        }
+    };
+    access_log::install(sink.clone(), line_format);
+    Ok(LogGuard { sink })
 }

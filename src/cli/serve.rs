@@ -120,7 +120,7 @@ pub struct Args {
 
 /// Serves until SIGTERM or SIGINT, then shuts down in order.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let _log = logging::init(args.log_format);
+    let log = logging::init(args.log_format).context("starting the log writer")?;
     let config = serve_config(&args)?;
     let shutdown_delay = Duration::from_secs(args.shutdown_delay_seconds);
     runtime::block_on(Threads::PerCore, async move {
@@ -129,6 +129,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let _ = std::io::stdout().flush();
         wait_for_signal().await?;
         shut_down(server, shutdown_delay).await;
+        // The drain's lines are out even if tearing down the runtime then hangs.
+        log.flush();
         Ok(ExitCode::SUCCESS)
     })
 }

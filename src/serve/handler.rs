@@ -16,6 +16,7 @@ use bytes::BytesMut;
 use http_body_util::BodyExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use super::access_log::{self, Line, Outcome};
 use super::budget::{BodyBudget, Exhausted, Reservation};
 use super::config::Limits;
 use super::metrics::{self, RequestLabels};
@@ -243,15 +244,30 @@ fn reject(state: &AppState, rejection: Rejection) -> Response {
 
 /// One log line and the metrics for an answered review.
 fn record(state: &AppState, answer: &Answer, started: Instant) {
-    let containers = match &answer.decision {
-        Decision::Patched { containers } => container_list(containers),
-        _ => String::new(),
+    count(state, answer);
+    let outcome = match &answer.decision {
+        Decision::Failed { error } => Outcome::FailedOpen { error },
+        decision => Outcome::Answered {
+            decision: decision.label(),
+            containers: match decision {
+                Decision::Patched { containers } => containers,
+                _ => &[],
+            },
+            dry_run: answer.dry_run,
+        },
     };
-    let (uid, namespace, pod) = (
-        clip(&answer.uid),
-        clip(&answer.namespace),
-        clip(&answer.pod),
-    );
+    access_log::write(&Line {
+        uid: &answer.uid,
+        namespace: &answer.namespace,
+        pod: &answer.pod,
+        operation: &answer.operation,
+        outcome,
+        latency_us: started.elapsed().as_micros() as u64,
+    });
+}
+
+/// The request and patched-container counters for an answered review.
+fn count(state: &AppState, answer: &Answer) {
     if let Decision::Patched { containers } = &answer.decision {
         state
             .metrics
@@ -266,73 +282,4 @@ fn record(state: &AppState, answer: &Answer, started: Instant) {
             result: answer.decision.label(),
         })
         .inc();
-    let latency_us = started.elapsed().as_micros() as u64;
-    let operation = clip(&answer.operation);
-    match &answer.decision {
-        Decision::Failed { error } => tracing::warn!(
-            uid = %uid, namespace = %namespace, pod = %pod,
-            operation = %operation, decision = "error", error = %clip(error), latency_us,
-            "admission allowed unchecked (fail open)"
-        ),
-        decision => tracing::info!(
-            uid = %uid, namespace = %namespace, pod = %pod,
-            operation = %operation, decision = decision.label(), containers = %containers,
-            dry_run = answer.dry_run, latency_us, "admission"
-        ),
-    }
-}
-
-/// At most this many container names in a log line; the rest are counted.
-const LOGGED_CONTAINERS: usize = 8;
-
-/// At most this many bytes of any one field in a log line (Kubernetes names are at
-/// most 253): one request can never write more than a few KB of log, whatever it holds.
-const LOGGED_FIELD_BYTES: usize = 256;
-
-/// The changed containers, `a,b,c`, with `…(+N more)` past [`LOGGED_CONTAINERS`].
-fn container_list(containers: &[String]) -> String {
-    let shown: Vec<&str> = containers
-        .iter()
-        .take(LOGGED_CONTAINERS)
-        .map(|c| clip(c))
-        .collect();
-    let mut list = shown.join(",");
-    if containers.len() > LOGGED_CONTAINERS {
-        list.push_str(&format!(
-            ",…(+{} more)",
-            containers.len() - LOGGED_CONTAINERS
-        ));
-    }
-    list
-}
-
-/// `field` cut to [`LOGGED_FIELD_BYTES`] on a character boundary.
-fn clip(field: &str) -> &str {
-    if field.len() <= LOGGED_FIELD_BYTES {
-        return field;
-    }
-    let mut end = LOGGED_FIELD_BYTES;
-    while !field.is_char_boundary(end) {
-        end -= 1;
-    }
-    &field[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_fields_are_bounded() {
-        let names: Vec<String> = (0..20_000).map(|i| format!("container-{i}")).collect();
-        let list = container_list(&names);
-        assert!(list.starts_with("container-0,container-1,"), "{list}");
-        assert!(list.ends_with(",…(+19992 more)"), "{list}");
-        assert!(list.len() < 200);
-        let long = "é".repeat(1000);
-        assert_eq!(clip(&long).len(), 256);
-        assert_eq!(clip("short"), "short");
-        let huge_name = "n".repeat(100_000);
-        assert!(container_list(&[huge_name]).len() <= LOGGED_FIELD_BYTES);
-    }
 }

@@ -17,14 +17,18 @@
 //! - `handler`: the admission route, its layers, and refusals as HTTP errors;
 //! - `probes`: `/healthz`, `/readyz` and `/metrics` on the plain-HTTP listener;
 //! - [`budget`]: the bytes of request bodies held at once, and giving them back;
+//! - [`access_log`], [`log_sink`]: the admission log line, written by hand, and the
+//!   buffer and thread every log line goes out through;
 //! - `reload`: polling the certificate and policy files;
 //! - [`tls`], [`idle`], [`metrics`]: rustls set-up, the idle deadline, the metrics.
 
 mod accept;
+pub mod access_log;
 pub mod budget;
 mod config;
 mod handler;
 pub mod idle;
+pub mod log_sink;
 pub mod metrics;
 mod probes;
 mod reload;

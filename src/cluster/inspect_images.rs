@@ -68,23 +68,28 @@ async fn unknown_images(
     let mut warnings: Vec<String> = Vec::new();
     for pod in &listing.items {
         let review = review_pod(engine, pod)?;
-        let mut wanted: Vec<ImageJob> = review
+        let mut wanted: Vec<ImageJob> = Vec::new();
+        let unknown = review
             .report
             .containers
             .iter()
-            .filter(|c| c.verdict == Verdict::Unknown)
-            .filter_map(|c| {
-                let image = c.image.as_deref().filter(|i| !i.is_empty())?;
-                let id = container_status(pod, &c.name).map(|s| s.image_id.as_str());
-                Some(ImageJob {
-                    name: image.to_owned(),
-                    pull: evidence::pinned(image, id),
-                    credentials: Vec::new(),
-                })
-            })
-            .filter(|job| !jobs.iter().any(|j| j.pull == job.pull))
-            .collect();
-        wanted.dedup_by(|a, b| a.pull == b.pull);
+            .filter(|c| c.verdict == Verdict::Unknown);
+        for container in unknown {
+            let Some(image) = container.image.as_deref().filter(|i| !i.is_empty()) else {
+                continue;
+            };
+            let id = container_status(pod, &container.name).map(|s| s.image_id.as_str());
+            let pull = evidence::pinned(image, id);
+            // Each image once, whichever pod or container names it first.
+            if jobs.iter().chain(&wanted).any(|j| j.pull == pull) {
+                continue;
+            }
+            wanted.push(ImageJob {
+                name: image.to_owned(),
+                pull,
+                credentials: Vec::new(),
+            });
+        }
         if wanted.is_empty() {
             continue;
         }

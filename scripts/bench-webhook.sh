@@ -7,8 +7,14 @@
 # (Debian nghttp2-client, installed here when missing). Run it on a quiet
 # machine: the figures are CPU-time ratios on one pinned core.
 #
+# The shared body's pod (fluent-bit, not a Go program) comes out unchanged; the
+# patched path (decision, JSON Patch, base64 in the answer) is measured with
+# BODY=benches/bodies/review-pod-promtail.json, the same review with a promtail
+# container.
+#
 #   scripts/bench-webhook.sh             # all three concurrency levels
 #   CONCS="16" ROUNDS=5 scripts/bench-webhook.sh
+#   BODY=benches/bodies/review-pod-promtail.json scripts/bench-webhook.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=${BENCH_DIR:-../shared/bench}

@@ -1,6 +1,7 @@
 //! `netdns-guard inspect IMAGE`, run as a real process on images the tests
 //! assemble from real Go binaries (built by the resolver lab's toolchains, Go
-//! 1.19 and 1.23, in the variants whose verdicts the lab proves at run time):
+//! 1.19 and 1.23, in the variants whose verdicts the lab proves at run time,
+//! `//go:debug netdns=go` among them):
 //! OCI layouts and `docker save` archives, OCI and Docker manifests, plain,
 //! gzip and zstd layers, a multi-platform index, later layers that delete and
 //! replace binaries, a large non-Go file.
@@ -47,6 +48,7 @@ const BUILDS: &[(u32, &str)] = &[
     (23, "trimpath"),
     (23, "stripped"),
     (23, "static"),
+    (23, "godebug"),
     (19, "cgo"),
     (19, "nocgo"),
     (19, "netgo"),
@@ -102,6 +104,35 @@ fn verdict_fields(go: &Value) -> Value {
         "tags": go["tags"], "risk": go["risk"], "verdict": go["verdict"],
         "summary": go["summary"], "caveats": go["caveats"],
     })
+}
+
+/// Holds `go` (a Go binary's `-o json` fields) to what the lab sees the
+/// `//go:debug netdns=go` build do (tests/resolver-lab/buildinfo.py): cgo is
+/// linked in, yet with the cgo trigger set Go's resolver answers, because the
+/// binary's DefaultGODEBUG picks it; a GODEBUG setting netdns in the
+/// environment would undo that, which the caveat says.
+fn assert_go_by_default(go: &Value, context: &str) {
+    assert_eq!(go["status"], "go", "{context}: {go}");
+    assert!(
+        go["go_version"].as_str().unwrap().starts_with("go1.23"),
+        "{context}: {go}"
+    );
+    assert_eq!(go["cgo"], true, "{context}: {go}");
+    assert_eq!(go["risk"], "safe", "{context}: {go}");
+    assert_eq!(
+        go["verdict"],
+        serde_json::json!({"resolver": "go-by-default", "netdns": "go"}),
+        "{context}"
+    );
+    assert_eq!(
+        go["summary"], "Go resolver by the binary's default: DefaultGODEBUG has netdns=go",
+        "{context}"
+    );
+    assert_eq!(
+        go["caveats"][0]["kind"], "environment-overrides-default",
+        "{context}: {go}"
+    );
+    assert_eq!(go["caveats"].as_array().map(Vec::len), Some(1), "{context}");
 }
 
 /// `inspect PATH` on each lab binary: file name → verdict fields.
@@ -186,6 +217,8 @@ fn every_lab_binary_has_its_file_verdict_through_every_kind_of_image() {
     let dir = scratch_dir("inspect-image-kinds");
     let cache = dir.path().join("cache");
     let expected = file_verdicts(&cache);
+    // Each image below must give this binary these fields, as `inspect PATH` does.
+    assert_go_by_default(&expected["lookup-go1.23-godebug"], "inspect PATH");
 
     let oci = dir.path().join("oci");
     let mut layout = OciLayout::new(&oci);
@@ -411,6 +444,52 @@ fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
     let out = inspect(&["--platform", "linux/s390x", &input], &cache);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("linux/s390x"), "{}", text(&out));
+}
+
+#[test]
+fn an_image_whose_agent_defaults_to_go_s_resolver_is_safe() {
+    if binaries().is_none() {
+        return;
+    }
+    let dir = scratch_dir("inspect-image-godebug");
+    let cache = dir.path().join("cache");
+    let oci = dir.path().join("oci");
+    let mut layout = OciLayout::new(&oci);
+    let (desc, _) = layout.image(&Image::new(
+        vec![Layer::new(
+            Packing::Gzip,
+            vec![Entry::exe("usr/bin/agent", binary("lookup-go1.23-godebug"))],
+        )],
+        &["/usr/bin/agent"],
+    ));
+    layout.tag(desc, "registry.local:5000/agents/defaulted:v1");
+    let input = oci.to_str().unwrap();
+
+    let out = inspect(&["-o", "json", input], &cache);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = json_of(&out);
+    let image = only_image(&doc);
+    let agent = &image["executables"][0];
+    assert_eq!(agent["path"], "/usr/bin/agent");
+    assert_eq!(agent["role"], "entrypoint");
+    assert_go_by_default(agent, "through the image");
+    assert_eq!(image["risk"], "safe");
+    let evidence = image["evidence"].as_str().unwrap();
+    assert!(
+        evidence.starts_with("safe: DefaultGODEBUG has netdns=go (/usr/bin/agent, go1.23"),
+        "{evidence}"
+    );
+
+    // A policy learns it as a pure-Go agent.
+    let out = inspect(&["-o", "policy", input], &cache);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let policy = text(&out);
+    for line in [
+        "      risk: pure-go\n",
+        "        - \"registry.local:5000/agents/defaulted\"\n",
+    ] {
+        assert!(policy.contains(line), "policy lacks {line:?}:\n{policy}");
+    }
 }
 
 /// Files in the cache's image directory.

@@ -446,6 +446,15 @@ fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
     assert!(text(&out).contains("linux/s390x"), "{}", text(&out));
 }
 
+/// An OCI layout at `dir` of one image, tagged `tag`, whose one layer
+/// (packed `packing`) holds the lab binary `name` at `path`, its entrypoint.
+fn one_binary_layout(dir: &Path, packing: Packing, path: &str, name: &str, tag: &str) {
+    let entry = Entry::exe(path.trim_start_matches('/'), binary(name));
+    let mut layout = OciLayout::new(dir);
+    let (desc, _) = layout.image(&Image::new(vec![Layer::new(packing, vec![entry])], &[path]));
+    layout.tag(desc, tag);
+}
+
 #[test]
 fn an_image_whose_agent_defaults_to_go_s_resolver_is_safe() {
     if binaries().is_none() {
@@ -454,15 +463,13 @@ fn an_image_whose_agent_defaults_to_go_s_resolver_is_safe() {
     let dir = scratch_dir("inspect-image-godebug");
     let cache = dir.path().join("cache");
     let oci = dir.path().join("oci");
-    let mut layout = OciLayout::new(&oci);
-    let (desc, _) = layout.image(&Image::new(
-        vec![Layer::new(
-            Packing::Gzip,
-            vec![Entry::exe("usr/bin/agent", binary("lookup-go1.23-godebug"))],
-        )],
-        &["/usr/bin/agent"],
-    ));
-    layout.tag(desc, "registry.local:5000/agents/defaulted:v1");
+    one_binary_layout(
+        &oci,
+        Packing::Gzip,
+        "/usr/bin/agent",
+        "lookup-go1.23-godebug",
+        "registry.local:5000/agents/defaulted:v1",
+    );
     let input = oci.to_str().unwrap();
 
     let out = inspect(&["-o", "json", input], &cache);
@@ -681,15 +688,13 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
         "registry.local:5000/agents/loggie:v1",
     );
     let oci = dir.path().join("quiet");
-    let mut layout = OciLayout::new(&oci);
-    let (desc, _) = layout.image(&Image::new(
-        vec![Layer::new(
-            Packing::Zstd,
-            vec![Entry::exe("quiet", binary("lookup-go1.23-netgo"))],
-        )],
-        &["/quiet"],
-    ));
-    layout.tag(desc, "registry.local:5000/agents/quiet:v1");
+    one_binary_layout(
+        &oci,
+        Packing::Zstd,
+        "/quiet",
+        "lookup-go1.23-netgo",
+        "registry.local:5000/agents/quiet:v1",
+    );
 
     let out = inspect(
         &[

@@ -1,6 +1,7 @@
 //! `netdns-guard inspect IMAGE`, run as a real process on images the tests
 //! assemble from real Go binaries (built by the resolver lab's toolchains, Go
-//! 1.19 and 1.23, in the variants whose verdicts the lab proves at run time):
+//! 1.19 and 1.23, in the variants whose verdicts the lab proves at run time,
+//! `//go:debug netdns=go` among them):
 //! OCI layouts and `docker save` archives, OCI and Docker manifests, plain,
 //! gzip and zstd layers, a multi-platform index, later layers that delete and
 //! replace binaries, a large non-Go file.
@@ -47,6 +48,7 @@ const BUILDS: &[(u32, &str)] = &[
     (23, "trimpath"),
     (23, "stripped"),
     (23, "static"),
+    (23, "godebug"),
     (19, "cgo"),
     (19, "nocgo"),
     (19, "netgo"),
@@ -102,6 +104,35 @@ fn verdict_fields(go: &Value) -> Value {
         "tags": go["tags"], "risk": go["risk"], "verdict": go["verdict"],
         "summary": go["summary"], "caveats": go["caveats"],
     })
+}
+
+/// Holds `go` (a Go binary's `-o json` fields) to what the lab sees the
+/// `//go:debug netdns=go` build do (tests/resolver-lab/buildinfo.py): cgo is
+/// linked in, yet with the cgo trigger set Go's resolver answers, because the
+/// binary's DefaultGODEBUG picks it; a GODEBUG setting netdns in the
+/// environment would undo that, which the caveat says.
+fn assert_go_by_default(go: &Value, context: &str) {
+    assert_eq!(go["status"], "go", "{context}: {go}");
+    assert!(
+        go["go_version"].as_str().unwrap().starts_with("go1.23"),
+        "{context}: {go}"
+    );
+    assert_eq!(go["cgo"], true, "{context}: {go}");
+    assert_eq!(go["risk"], "safe", "{context}: {go}");
+    assert_eq!(
+        go["verdict"],
+        serde_json::json!({"resolver": "go-by-default", "netdns": "go"}),
+        "{context}"
+    );
+    assert_eq!(
+        go["summary"], "Go resolver by the binary's default: DefaultGODEBUG has netdns=go",
+        "{context}"
+    );
+    assert_eq!(
+        go["caveats"][0]["kind"], "environment-overrides-default",
+        "{context}: {go}"
+    );
+    assert_eq!(go["caveats"].as_array().map(Vec::len), Some(1), "{context}");
 }
 
 /// `inspect PATH` on each lab binary: file name → verdict fields.
@@ -186,6 +217,8 @@ fn every_lab_binary_has_its_file_verdict_through_every_kind_of_image() {
     let dir = scratch_dir("inspect-image-kinds");
     let cache = dir.path().join("cache");
     let expected = file_verdicts(&cache);
+    // Each image below must give this binary these fields, as `inspect PATH` does.
+    assert_go_by_default(&expected["lookup-go1.23-godebug"], "inspect PATH");
 
     let oci = dir.path().join("oci");
     let mut layout = OciLayout::new(&oci);
@@ -413,6 +446,59 @@ fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
     assert!(text(&out).contains("linux/s390x"), "{}", text(&out));
 }
 
+/// An OCI layout at `dir` of one image, tagged `tag`, whose one layer
+/// (packed `packing`) holds the lab binary `name` at `path`, its entrypoint.
+fn one_binary_layout(dir: &Path, packing: Packing, path: &str, name: &str, tag: &str) {
+    let entry = Entry::exe(path.trim_start_matches('/'), binary(name));
+    let mut layout = OciLayout::new(dir);
+    let (desc, _) = layout.image(&Image::new(vec![Layer::new(packing, vec![entry])], &[path]));
+    layout.tag(desc, tag);
+}
+
+#[test]
+fn an_image_whose_agent_defaults_to_go_s_resolver_is_safe() {
+    if binaries().is_none() {
+        return;
+    }
+    let dir = scratch_dir("inspect-image-godebug");
+    let cache = dir.path().join("cache");
+    let oci = dir.path().join("oci");
+    one_binary_layout(
+        &oci,
+        Packing::Gzip,
+        "/usr/bin/agent",
+        "lookup-go1.23-godebug",
+        "registry.local:5000/agents/defaulted:v1",
+    );
+    let input = oci.to_str().unwrap();
+
+    let out = inspect(&["-o", "json", input], &cache);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = json_of(&out);
+    let image = only_image(&doc);
+    let agent = &image["executables"][0];
+    assert_eq!(agent["path"], "/usr/bin/agent");
+    assert_eq!(agent["role"], "entrypoint");
+    assert_go_by_default(agent, "through the image");
+    assert_eq!(image["risk"], "safe");
+    let evidence = image["evidence"].as_str().unwrap();
+    assert!(
+        evidence.starts_with("safe: DefaultGODEBUG has netdns=go (/usr/bin/agent, go1.23"),
+        "{evidence}"
+    );
+
+    // A policy learns it as a pure-Go agent.
+    let out = inspect(&["-o", "policy", input], &cache);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let policy = text(&out);
+    for line in [
+        "      risk: pure-go\n",
+        "        - \"registry.local:5000/agents/defaulted\"\n",
+    ] {
+        assert!(policy.contains(line), "policy lacks {line:?}:\n{policy}");
+    }
+}
+
 /// Files in the cache's image directory.
 fn cached_entries(cache: &Path) -> Vec<PathBuf> {
     fs::read_dir(cache.join("images-v1"))
@@ -602,15 +688,13 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
         "registry.local:5000/agents/loggie:v1",
     );
     let oci = dir.path().join("quiet");
-    let mut layout = OciLayout::new(&oci);
-    let (desc, _) = layout.image(&Image::new(
-        vec![Layer::new(
-            Packing::Zstd,
-            vec![Entry::exe("quiet", binary("lookup-go1.23-netgo"))],
-        )],
-        &["/quiet"],
-    ));
-    layout.tag(desc, "registry.local:5000/agents/quiet:v1");
+    one_binary_layout(
+        &oci,
+        Packing::Zstd,
+        "/quiet",
+        "lookup-go1.23-netgo",
+        "registry.local:5000/agents/quiet:v1",
+    );
 
     let out = inspect(
         &[

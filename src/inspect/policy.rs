@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use crate::engine::catalog::{CatalogEntry, Risk};
 
-use super::image::reference::Reference;
+use super::image::reference::ImageName as Reference;
 use super::image::{ImageReport, ImageRisk};
 use super::{ImageInput, Report};
 

@@ -20,7 +20,7 @@ use serde_json::json;
 use super::digest::{Digest, Verified};
 use super::manifest::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
 use super::oci_layout::OciLayout;
-use super::reference::Reference;
+use super::reference::ImageName;
 use super::source::{ImageSource, SourceError};
 use super::store::{Store, TarStore};
 
@@ -207,7 +207,7 @@ fn pick<'i>(
                 .repo_tags
                 .iter()
                 .flatten()
-                .any(|tag| Reference::same(tag, wanted))
+                .any(|tag| ImageName::same(tag, wanted))
         }),
         None if images.len() == 1 => images.first(),
         None => None,

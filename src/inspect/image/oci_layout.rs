@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::digest::{Digest, Verified};
 use super::manifest::MAX_MANIFEST_BYTES;
-use super::reference::Reference;
+use super::reference::ImageName;
 use super::source::{ImageSource, SourceError};
 use super::store::Store;
 
@@ -47,7 +47,7 @@ impl IndexEntry {
     /// Whether the entry carries `wanted` as its tag or as its full name.
     fn is_named(&self, wanted: &str) -> bool {
         self.names()
-            .any(|name| name == wanted || Reference::same(name, wanted))
+            .any(|name| name == wanted || ImageName::same(name, wanted))
     }
 
     /// The image's full name, when the layout records one.

@@ -5,6 +5,7 @@
 //! A missing tool skips, unless `NETDNS_GUARD_REQUIRE_TOOLS=1` (the test
 //! command sets it), where it fails.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -83,6 +84,9 @@ pub struct Variant {
     pub name: &'static str,
     pub cgo: bool,
     pub args: &'static [&'static str],
+    /// Files of the resolver lab (paths from the repository root) compiled
+    /// into the main package beside the program, as the lab builds them.
+    pub lab_files: &'static [&'static str],
 }
 
 /// The build variants the tests read: what changes build info or symbols.
@@ -91,36 +95,52 @@ pub const VARIANTS: &[Variant] = &[
         name: "cgo",
         cgo: true,
         args: &[],
+        lab_files: &[],
     },
     Variant {
         name: "nocgo",
         cgo: false,
         args: &[],
+        lab_files: &[],
     },
     Variant {
         name: "netgo",
         cgo: true,
         args: &["-tags", "netgo"],
+        lab_files: &[],
     },
     Variant {
         name: "netcgo",
         cgo: true,
         args: &["-tags", "netcgo"],
+        lab_files: &[],
     },
     Variant {
         name: "trimpath",
         cgo: true,
         args: &["-trimpath"],
+        lab_files: &[],
     },
     Variant {
         name: "stripped",
         cgo: true,
         args: &["-ldflags=-s -w"],
+        lab_files: &[],
     },
     Variant {
         name: "static",
         cgo: true,
         args: &["-ldflags", "-extldflags -static"],
+        lab_files: &[],
+    },
+    // The lab's `go-debug` build: cgo, but the main package's `//go:debug
+    // netdns=go` makes Go >= 1.21 record DefaultGODEBUG=netdns=go, so Go's
+    // resolver is the default (Go 1.19 reads the line as a comment).
+    Variant {
+        name: "godebug",
+        cgo: true,
+        args: &[],
+        lab_files: &["tests/resolver-lab/variants/godebug.go"],
     },
 ];
 
@@ -136,13 +156,15 @@ pub fn build(minor: u32, variant: &Variant) -> Option<PathBuf> {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).expect("create the build directory");
     std::fs::write(src.join("main.go"), PROGRAM).expect("write main.go");
+    let mut files = vec![OsString::from("main.go")];
+    files.extend(variant.lab_files.iter().map(|file| copy_in(file, &src)));
     let exe = dir.join(format!("lookup-go1.{minor}-{}", variant.name));
     let out = Command::new(&go)
         .arg("build")
         .args(variant.args)
         .arg("-o")
         .arg(&exe)
-        .arg("main.go")
+        .args(&files)
         .current_dir(&src)
         .env("CGO_ENABLED", if variant.cgo { "1" } else { "0" })
         .env("GOCACHE", dir.join("gocache"))
@@ -164,6 +186,16 @@ pub fn build(minor: u32, variant: &Variant) -> Option<PathBuf> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some(exe)
+}
+
+/// Copies the lab's `file` into `src` (go builds named files from one
+/// directory only) and returns its name there.
+fn copy_in(file: &str, src: &Path) -> OsString {
+    let from = repo_root().join(file);
+    let name = from.file_name().expect("a lab file has a name").to_owned();
+    std::fs::copy(&from, src.join(&name))
+        .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    name
 }
 
 /// `go version -m FILE`'s output.

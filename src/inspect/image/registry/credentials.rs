@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::reference::{DOCKER_HUB, DOCKER_HUB_API};
+use netdns_guard_engine::catalog::is_docker_hub;
+
+use crate::inspect::image::reference::DOCKER_HUB;
 
 /// Docker Hub's key in `auths` and `credHelpers`, as `docker login` writes it.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -329,9 +331,10 @@ fn normalise_key(key: &str) -> String {
         .next()
         .unwrap_or(stripped)
         .to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | DOCKER_HUB_API | DOCKER_HUB => DOCKER_HUB.to_owned(),
-        _ => host,
+    if is_docker_hub(&host) {
+        DOCKER_HUB.to_owned()
+    } else {
+        host
     }
 }
 

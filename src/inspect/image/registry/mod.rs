@@ -22,7 +22,6 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
-pub mod reference;
 
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -40,7 +39,7 @@ use super::source::{ImageSource, SourceError};
 
 pub use self::client::{Timeouts, TrustError, TrustRoots};
 pub use self::credentials::{ConfigError, CredentialsSource};
-pub use self::reference::{BadReference, Reference};
+pub use super::reference::{BadReference, Reference};
 
 /// What the registry is asked to send for a manifest: OCI and Docker
 /// schema 2, images and indexes (never schema 1).

@@ -149,7 +149,7 @@ fn container_list(prefix: &str, field: &str, catalog: &[&CatalogEntry]) -> Vec<N
         named(
             &format!("{prefix}ImageNames"),
             format!(
-                "variables.{prefix}ImageReferences.map(r, {}).map(p, {} + p.digest)",
+                "variables.{prefix}ImageReferences.map(r, {}).map(p, ({}) + p.digest)",
                 cel::image_parts("r"),
                 cel::image_name("p.name")
             ),

@@ -90,10 +90,10 @@ A key ends in "@sha256:<hex>" when the pod's image carries a well-formed digest:
 pattern pinned to a digest needs exactly it; any other matches with or without one.
 */}}
 {{- define "netdns-guard.apPattern" -}}
-{{- $nameAndDigest := splitn "@" 2 . -}}
+{{- $nameAndDigest := splitList "@" . -}}
 {{- $end := "(?:@|$)" -}}
-{{- if hasKey $nameAndDigest "_1" }}{{ $end = printf "@%s$" (regexQuoteMeta $nameAndDigest._1) }}{{ end -}}
-{{- $comps := splitList "/" $nameAndDigest._0 -}}
+{{- if gt (len $nameAndDigest) 1 }}{{ $end = printf "@%s$" (regexQuoteMeta (index $nameAndDigest 1)) }}{{ end -}}
+{{- $comps := splitList "/" (first $nameAndDigest) -}}
 {{- $first := first $comps -}}
 {{- $path := list -}}
 {{- if and (gt (len $comps) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}

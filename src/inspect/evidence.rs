@@ -3,8 +3,9 @@
 //!
 //! The images a policy calls unknown are pulled and read ([`Inspector`]); each
 //! one read becomes the catalog entry `inspect -o policy` would write for it
-//! ([`policy_entry`]), and those entries go in front of the policy's own
-//! `catalog.add` for this run ([`engine_with`]). The engine then classifies as
+//! ([`policy_entry`]: at risk for every tag, pure Go pinned to the digests
+//! read), and those entries go in front of the policy's own `catalog.add` for
+//! this run ([`engine_with`]). The engine then classifies as
 //! it always does, so a command run with `--inspect-images` answers exactly
 //! what the webhook answers once it loads the policy `inspect -o policy`
 //! writes (ARCHITECTURE.md, "Inspection evidence in the catalog"). Nothing

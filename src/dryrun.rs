@@ -228,7 +228,10 @@ pub fn run(
 
 /// The images of every pod template the engine calls unknown (not in the
 /// catalog), each once, in the order first met: what `dry-run
-/// --inspect-images` reads before the run proper.
+/// --inspect-images` reads before the run proper. A pure-Go image read this
+/// way is pinned to its digests, so only templates whose image carries one of
+/// them are judged by it; a tag alone stays with the catalog (the conservative
+/// answer: the tag may name another build when the pod is created).
 pub fn unknown_images(engine: &Engine, sources: &[Source]) -> Result<Vec<String>, DryRunError> {
     let mut images: Vec<String> = Vec::new();
     for source in sources {

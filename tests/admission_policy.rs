@@ -367,6 +367,136 @@ fn the_godebug_merge_table_is_the_engines() {
     });
 }
 
+// --- pinned patterns ----------------------------------------------------------
+
+/// The digest `support::image_corpus` writes on its images, and another.
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const OTHER: &str = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+/// Policies with patterns pinned to `DIGEST`: pure-go entries in front of the
+/// built-in at-risk ones (what `inspect -o policy` writes for a pure-Go build),
+/// at-risk ones, and a pinned pure-go entry in front of its repository's at-risk one.
+fn pinned_policies() -> Vec<String> {
+    vec![
+        format!(
+            "catalog: {{add: [{{id: quiet, name: Q, risk: pure-go, reason: t, images: [\"grafana/promtail@{DIGEST}\", \"docker.io/loggieio/loggie@{DIGEST}\", \"beats/*@{DIGEST}\"]}}]}}"
+        ),
+        format!(
+            "catalog: {{add: [{{id: risky, name: R, risk: at-risk, reason: t, images: [\"team/app@{DIGEST}\", \"registry.example.com:5000/team/*@{DIGEST}\", \"nginx@{DIGEST}\"]}}]}}"
+        ),
+        format!(
+            "containers: all\ncatalog: {{add: [{{id: quiet, name: Q, risk: pure-go, reason: t, images: [\"team/app@{DIGEST}\"]}}, {{id: risky, name: R, risk: at-risk, reason: t, images: [team/app, \"busybox@{OTHER}\"]}}]}}"
+        ),
+    ]
+}
+
+/// Images of the pinned policies' names written every way a digest can be (and
+/// cannot quite be) written.
+fn pinned_images() -> Vec<String> {
+    let names = [
+        "grafana/promtail",
+        "docker.io/grafana/promtail",
+        "mirror.corp:5000/grafana/promtail",
+        "loggieio/loggie",
+        "index.docker.io/loggieio/loggie",
+        "docker.elastic.co/beats/filebeat",
+        "team/app",
+        "other/team/app",
+        "registry.example.com:5000/team/agent",
+        "nginx",
+        "library/nginx",
+        "busybox",
+        "",
+    ];
+    let upper = DIGEST.to_uppercase().replace("SHA256", "sha256");
+    let suffixes = [
+        String::new(),
+        ":1".into(),
+        format!("@{DIGEST}"),
+        format!(":1@{DIGEST}"),
+        format!("@{OTHER}"),
+        format!(":1@{OTHER}"),
+        format!("@{upper}"),
+        format!("@{}", &DIGEST[..70]),
+        format!("@{DIGEST}@x"),
+        format!("@{DIGEST} "),
+        format!("@{DIGEST}/x"),
+        ":latest".into(),
+    ];
+    names
+        .iter()
+        .flat_map(|name| suffixes.iter().map(move |suffix| format!("{name}{suffix}")))
+        .collect()
+}
+
+#[test]
+fn pinned_patterns_classify_as_the_engine_does() {
+    on_a_large_stack(|| {
+        let images = pinned_images();
+        let mut pods = Vec::new();
+        for (i, image) in images.iter().enumerate() {
+            let pod = json!({
+                "metadata": { "name": format!("p{i}"), "namespace": "apps" },
+                "spec": { "containers": [{ "name": "agent", "image": image }] },
+            });
+            pods.push((image.clone(), "apps".to_owned(), pod));
+        }
+        // Two containers: a pinned pure-Go build beside a tag of the same repository.
+        for pair in [
+            ["team/app", "team/app@"],
+            ["grafana/promtail:3", "grafana/promtail@"],
+        ] {
+            let pod = json!({
+                "metadata": { "name": "pair", "namespace": "apps" },
+                "spec": {
+                    "initContainers": [{ "name": "init", "image": format!("{}{DIGEST}", pair[1]) }],
+                    "containers": [{ "name": "a", "image": format!("{}{DIGEST}", pair[1]) },
+                                   { "name": "b", "image": pair[0] }],
+                },
+            });
+            pods.push((format!("{pair:?}"), "apps".to_owned(), pod));
+        }
+        let mut changed = 0;
+        let mut proven = 0;
+        for yaml in pinned_policies() {
+            let (engine, exported) = exported(&yaml);
+            let evaluator = Evaluator::new(&exported.policy).expect("the policy compiles");
+            for (name, namespace, pod) in &pods {
+                let did = same_as_engine(&engine, &evaluator, pod, namespace)
+                    .unwrap_or_else(|e| panic!("{name:?} under policy {yaml:?}: {e}"));
+                proven += 1;
+                changed += usize::from(did);
+            }
+        }
+        eprintln!("pinned patterns: {proven} pod reviews equal to the engine's, {changed} changed");
+
+        // The cases the proof must have met, as the engine decides them.
+        let verdict = |yaml: &str, image: &str| {
+            let (engine, _) = exported(yaml);
+            let pod = json!({ "spec": { "containers": [{ "name": "agent", "image": image }] } });
+            let view = PodView::deserialize(&pod).unwrap();
+            engine.review(&view, None).report.containers[0]
+                .verdict
+                .to_string()
+        };
+        let [quiet, risky, both] = <[String; 3]>::try_from(pinned_policies()).unwrap();
+        let digest = |image: &str| format!("{image}@{DIGEST}");
+        assert_eq!(
+            verdict(&quiet, &digest("grafana/promtail:3")),
+            "not at risk"
+        );
+        assert_eq!(verdict(&quiet, "grafana/promtail:3"), "at risk");
+        assert_eq!(
+            verdict(&quiet, &format!("grafana/promtail@{OTHER}")),
+            "at risk"
+        );
+        assert_eq!(verdict(&risky, &digest("team/app")), "at risk");
+        assert_eq!(verdict(&risky, "team/app:1"), "unknown");
+        assert_eq!(verdict(&both, &digest("team/app:1")), "not at risk");
+        assert_eq!(verdict(&both, "team/app:1"), "at risk");
+    });
+}
+
 // --- generated pods ------------------------------------------------------------
 
 /// The catalog's image forms (`support::image_corpus`), the generators' images, and
@@ -389,6 +519,10 @@ fn image_corpus() -> Vec<String> {
         "a//promtail",
         "promtail:",
         "grafana/promtail:x@",
+        "team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "team/app:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "grafana/alloy@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     ]);
     support::image_corpus::image_corpus(&extras)
 }
@@ -406,6 +540,10 @@ fn policy_yaml() -> impl Strategy<Value = String> {
         "catalog: {remove: [loggie, promtail]}\n",
         "catalog: {add: [{id: mine, name: Mine, risk: at-risk, reason: test, images: [team/app, registry.example.com:5000/team/*, nginx]}]}\n",
         "catalog: {add: [{id: quiet, name: Quiet, risk: pure-go, reason: test, images: [grafana/promtail, beats/*, docker.io/loggieio/loggie]}]}\n",
+        // Pinned to the digest the image corpus writes: a pure-Go build in front of
+        // the built-in at-risk entries, and at-risk builds of images it does not know.
+        "catalog: {add: [{id: read, name: Read, risk: pure-go, reason: test, images: [\"grafana/promtail@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", \"beats/*@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"]}]}\n",
+        "catalog: {add: [{id: read, name: Read, risk: at-risk, reason: test, images: [\"team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", \"grafana/alloy@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"]}]}\n",
     ]);
     let containers = prop::sample::select(vec!["matching", "all"]);
     let strategy = prop::sample::select(vec!["env", "env", "resolver-config", "both"]);

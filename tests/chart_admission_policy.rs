@@ -85,6 +85,8 @@ const POLICIES: &[&str] = &[
     "{containers: all, overrideCgo: true}",
     "{selectors: [{matchLabels: {app: agent, tier: logs}}, {matchExpressions: [{key: app, operator: In, values: [a, \"it's\"]}, {key: x, operator: NotIn, values: [zed]}, {key: e, operator: Exists}, {key: d, operator: DoesNotExist}]}], skipNamespaces: [kube-system, ops]}",
     "{catalog: {remove: [loggie, datadog-agent], add: [{id: quiet, name: Quiet, risk: pure-go, reason: test, images: [grafana/promtail]}, {id: mine, name: Mine, risk: at-risk, reason: test, images: [\"registry.example.com:5000/team/*\", docker.io/corp/agent]}, {id: c, name: C, risk: not-go, reason: test, images: [corp/*]}]}}",
+    // Patterns pinned to a digest (what inspect -o policy writes for a pure-Go build).
+    "{catalog: {add: [{id: read, name: Read, risk: pure-go, reason: test, images: [\"grafana/promtail@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", \"registry.example.com:5000/team/*@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\"]}, {id: mine, name: Mine, risk: at-risk, reason: test, images: [\"corp/agent@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"]}]}}",
 ];
 
 #[test]

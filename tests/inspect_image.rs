@@ -448,11 +448,13 @@ fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
 
 /// An OCI layout at `dir` of one image, tagged `tag`, whose one layer
 /// (packed `packing`) holds the lab binary `name` at `path`, its entrypoint.
-fn one_binary_layout(dir: &Path, packing: Packing, path: &str, name: &str, tag: &str) {
+fn one_binary_layout(dir: &Path, packing: Packing, path: &str, name: &str, tag: &str) -> String {
     let entry = Entry::exe(path.trim_start_matches('/'), binary(name));
     let mut layout = OciLayout::new(dir);
     let (desc, _) = layout.image(&Image::new(vec![Layer::new(packing, vec![entry])], &[path]));
+    let digest = desc["digest"].as_str().unwrap().to_owned();
     layout.tag(desc, tag);
+    digest
 }
 
 #[test]
@@ -647,26 +649,36 @@ fn damaged_layers_exit_2_name_the_image_and_the_fault_and_cache_nothing() {
     );
 }
 
-const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+/// Pods running the images: the at-risk one by tag; the pure-Go one by its
+/// manifest digest `quiet`, by tag alone, and by another digest.
+fn deployment(quiet: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: shippers
   namespace: logging
 spec:
   selector:
-    matchLabels: {app: shippers}
+    matchLabels: {{app: shippers}}
   template:
     metadata:
-      labels: {app: shippers}
+      labels: {{app: shippers}}
     spec:
       containers:
         - name: loggie
           image: registry.local:5000/agents/loggie:v2
         - name: quiet
+          image: registry.local:5000/agents/quiet:v1@{quiet}
+        - name: quiet-tag
+          image: registry.local:5000/agents/quiet:v1
+        - name: quiet-other
           image: registry.local:5000/agents/quiet@sha256:0000000000000000000000000000000000000000000000000000000000000000
         - name: other
           image: registry.local:5000/agents/unlisted:v1
-"#;
+"#
+    )
+}
 
 #[test]
 fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
@@ -688,7 +700,7 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
         "registry.local:5000/agents/loggie:v1",
     );
     let oci = dir.path().join("quiet");
-    one_binary_layout(
+    let quiet = one_binary_layout(
         &oci,
         Packing::Zstd,
         "/quiet",
@@ -712,10 +724,22 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
         "      risk: at-risk\n",
         "        - \"registry.local:5000/agents/loggie\"\n",
         "      risk: pure-go\n",
-        "        - \"registry.local:5000/agents/quiet\"\n",
+        // The safe verdict holds for the image read, not for the repository.
+        &format!("        - \"registry.local:5000/agents/quiet@{quiet}\"\n"),
+        "    # safe: pinned to the digests read; other tags of registry.local:5000/agents/quiet",
+        "    # at risk: every tag of registry.local:5000/agents/loggie",
     ] {
         assert!(policy.contains(line), "policy lacks {line:?}:\n{policy}");
     }
+    assert!(
+        !policy.contains("        - \"registry.local:5000/agents/quiet\"\n"),
+        "{policy}"
+    );
+    // The pinned entry comes first: it is the more specific.
+    assert!(
+        policy.find("risk: pure-go") < policy.find("risk: at-risk"),
+        "{policy}"
+    );
     assert!(
         policy
             .contains("reason: \"at risk: CGO_ENABLED=1 and no netgo tag (/usr/bin/loggie, go1.19"),
@@ -725,7 +749,7 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
     let policy_file = dir.path().join("policy.yaml");
     fs::write(&policy_file, &policy).unwrap();
     let manifests = dir.path().join("deployment.yaml");
-    fs::write(&manifests, DEPLOYMENT).unwrap();
+    fs::write(&manifests, deployment(&quiet)).unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_netdns-guard"))
         .args(["dry-run", "-o", "report-json", "--config"])
@@ -749,6 +773,11 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
     );
     assert_eq!(containers[1]["verdict"], "not-at-risk", "{report}");
     assert_eq!(containers[1]["target"], false);
-    assert_eq!(containers[2]["verdict"], "unknown", "{report}");
+    // A tag, or another digest, is not the build read: the rest of the catalog
+    // decides (it does not know the image).
+    for (i, name) in [(2, "quiet-tag"), (3, "quiet-other"), (4, "other")] {
+        assert_eq!(containers[i]["name"], name, "{report}");
+        assert_eq!(containers[i]["verdict"], "unknown", "{report}");
+    }
     assert_eq!(report[0]["changed"], true);
 }

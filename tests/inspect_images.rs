@@ -63,6 +63,8 @@ struct Lab {
     cgo_digest: String,
     /// The digest of its one layer.
     cgo_layer: Digest,
+    /// The manifest digest of `agents/pure:v1`.
+    pure_digest: String,
 }
 
 impl Lab {
@@ -71,12 +73,13 @@ impl Lab {
         let pure = lab_binary("nocgo")?;
         let registry = TestRegistry::start(RegistryMode::TlsBasicAuth)?;
         let (pushed, cgo_layer) = push_agent(&registry, "agents/cgo", &cgo);
-        push_agent(&registry, "agents/pure", &pure);
+        let (pure, _) = push_agent(&registry, "agents/pure", &pure);
         Some(Lab {
             registry,
             cgo,
             cgo_digest: pushed["digest"].as_str().unwrap().to_owned(),
             cgo_layer,
+            pure_digest: pure["digest"].as_str().unwrap().to_owned(),
         })
     }
 
@@ -244,16 +247,20 @@ fn inspect_exits_2_naming_the_image_when_refused_or_missing() {
     );
 }
 
-/// Pods running both images and one the catalog knows (Fluent Bit, pure Go).
+/// Pods running both images (the pure-Go one by tag, and by tag and digest)
+/// and one the catalog knows (Fluent Bit, not Go).
 fn deployment(lab: &Lab) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: agents\n  namespace: apps\n\
          spec:\n  template:\n    spec:\n      containers:\n\
          \x20       - name: cgo\n          image: {}\n\
          \x20       - name: pure\n          image: {}\n\
+         \x20       - name: pure-pinned\n          image: {}@{}\n\
          \x20       - name: known\n          image: fluent/fluent-bit:3.0\n",
         lab.reference("agents/cgo"),
         lab.reference("agents/pure"),
+        lab.reference("agents/pure"),
+        lab.pure_digest,
     )
 }
 
@@ -322,10 +329,22 @@ fn dry_run_inspect_images_answers_as_dry_run_with_the_policy_inspect_writes() {
         .iter()
         .map(|c| &c["verdict"])
         .collect();
+    // The pure-Go build's entry is pinned to the digest read: the image written
+    // with it is not at risk; by tag alone the rest of the catalog decides (it
+    // does not know the image), the conservative answer.
     assert_eq!(
         verdicts,
-        ["at-risk", "not-at-risk", "not-at-risk"],
+        ["at-risk", "unknown", "not-at-risk", "not-at-risk"],
         "{report}"
+    );
+    let policy_text = fs::read_to_string(&policy).unwrap();
+    assert!(
+        policy_text.contains(&format!(
+            "        - \"{}/agents/pure@{}\"\n",
+            lab.registry.host(),
+            lab.pure_digest
+        )),
+        "{policy_text}"
     );
 
     // Without credentials the images are warnings, and the run goes on.
@@ -382,8 +401,10 @@ fn pull_secret(name: &str, docker_config: &Value) -> Value {
 }
 
 /// The cluster: `cgo-agent` pulls with its own Secret (and runs the image by
-/// digest), `pure-agent` through its service account's, `locked` names a
-/// Secret the scanner may not read, `gone` runs an image the registry lost.
+/// digest), `pure-agent` through its service account's (its status names the
+/// digest it runs), `pure-pending` the same tag with no digest in its status yet,
+/// `locked` names a Secret the scanner may not read, `gone` runs an image the
+/// registry lost.
 fn load_cluster(api: &FakeApiServer, lab: &Lab) {
     let path = |kind: &str, name: &str| format!("/api/v1/namespaces/{NS}/{kind}/{name}");
     let config = lab.docker_config();
@@ -400,15 +421,22 @@ fn load_cluster(api: &FakeApiServer, lab: &Lab) {
     );
     let cgo = lab.reference("agents/cgo");
     let running = format!("{}/agents/cgo@{}", lab.registry.host(), lab.cgo_digest);
+    let pure_running = format!(
+        "docker-pullable://{}/agents/pure@{}",
+        lab.registry.host(),
+        lab.pure_digest
+    );
     let own_secret = json!({ "imagePullSecrets": [{ "name": "regcred" }] });
+    let puller = json!({ "serviceAccountName": "puller" });
     let pods = [
         pod("cgo-agent", &cgo, own_secret.clone(), Some(&running)),
         pod(
             "pure-agent",
             &lab.reference("agents/pure"),
-            json!({ "serviceAccountName": "puller" }),
-            None,
+            puller.clone(),
+            Some(&pure_running),
         ),
+        pod("pure-pending", &lab.reference("agents/pure"), puller, None),
         pod(
             "locked",
             &lab.reference("agents/locked"),
@@ -506,17 +534,22 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
         "{table}"
     );
 
-    // The pure-Go build, pulled with the service account's Secret, is safe:
-    // not a target, counted as a known agent that is not at risk.
+    // The pure-Go build, pulled with the service account's Secret, is safe
+    // where the pod's status says that build runs: not a target, counted as a
+    // known agent that is not at risk. The pod whose status names no digest
+    // yet is not judged by it (its tag may name another build by now).
     assert!(
         report
             .groups
             .iter()
             .flat_map(|g| &g.pods)
-            .all(|p| p.name != "pure-agent")
+            .all(|p| p.name != "pure-agent" && p.name != "pure-pending"),
+        "{json}"
     );
     let pure = format!("{}/agents/pure (not at risk)", lab.registry.host());
     assert_eq!(report.others.known_agents.get(&pure), Some(&1), "{json}");
+    let reports = report.others.known_agents.values().sum::<usize>();
+    assert_eq!(reports, 1, "only pure-agent matched an entry: {json}");
 
     // A Secret the scanner may not read, and an image the registry lost, are
     // warnings naming them; the scan completed.
@@ -532,9 +565,10 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
         );
     }
     assert!(warnings.contains("not found"), "{warnings}");
-    assert_eq!(report.pods_listed, 4);
+    assert_eq!(report.pods_listed, 5);
 
-    // Every image read is listed with its evidence, the safe one too.
+    // Every image read is listed with its evidence, the safe one too (read
+    // twice: by the digest that runs, and by tag for the pending pod).
     let read: Vec<(&str, ImageRisk)> = report
         .inspected
         .iter()
@@ -545,6 +579,7 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
         read,
         [
             (cgo.as_str(), ImageRisk::AtRisk),
+            (pure.as_str(), ImageRisk::Safe),
             (pure.as_str(), ImageRisk::Safe)
         ],
         "{json}"

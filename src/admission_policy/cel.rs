@@ -12,7 +12,7 @@
 //! `variables`, and a per-container record is a `map(string, string)` (map literals
 //! must have one value type) that later variables read by field.
 
-use netdns_guard_engine::catalog::{CatalogEntry, Risk};
+use netdns_guard_engine::catalog::{CatalogEntry, Risk, split_pattern};
 use netdns_guard_engine::policy::{LabelSelector, SelectorOperator};
 
 /// A CEL single-quoted string literal.
@@ -74,9 +74,24 @@ pub fn selector(labels: &str, selector: &LabelSelector) -> String {
 /// Docker Hub's names for itself, interchangeable in image references.
 const DOCKER_HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
-/// The reference without surrounding space or digest, from a container `c`.
+/// A reference carrying exactly one `@` and a well-formed digest after it: the
+/// only digests a pinned pattern can match (the engine compares what follows the
+/// first `@` with the pattern's digest, which is always well-formed).
+const DIGESTED: &str = "^[^@]*@sha256:[0-9a-f]{64}$";
+
+/// The reference without surrounding space, from a container `c`.
 pub fn image_reference(c: &str) -> String {
-    format!("has({c}.image) ? string({c}.image).trim().split('@')[0] : ''")
+    format!("has({c}.image) ? string({c}.image).trim() : ''")
+}
+
+/// The reference `r` split into a record: `name`, before its first `@`, and
+/// `digest`, `@sha256:<hex>` when the reference ends in a well-formed digest and
+/// `''` otherwise.
+pub fn image_parts(r: &str) -> String {
+    format!(
+        "{{'name': {r}.split('@')[0], 'digest': {r}.matches({}) ? {r}.substring({r}.indexOf('@')) : ''}}",
+        string(DIGESTED)
+    )
 }
 
 /// The reference `r` without its tag (a `:` after the last `/`).
@@ -89,15 +104,17 @@ pub fn image_name(r: &str) -> String {
 
 /// The image name `n` as the key catalog patterns are matched against:
 /// `REGISTRY/COMPONENT/…`, Docker Hub spelt `docker.io` with its implicit `library/`
-/// made explicit, `''` for an empty name. This is the engine's `ImageRef` (a first
-/// component is a registry when it has a `.` or `:` or is `localhost`).
+/// made explicit, followed by the reference's `@sha256:<hex>` when it has one; `''`
+/// for an empty name (with or without a digest). This is the engine's `ImageRef` (a
+/// first component is a registry when it has a `.` or `:` or is `localhost`); the
+/// digest has no `/`, so it never changes which component is first.
 pub fn image_key(n: &str) -> String {
     let hubs: Vec<String> = DOCKER_HUB.iter().map(|h| regex_literal(h)).collect();
     let registry_first = "^(?:[^/]*[.:][^/]*|localhost)/";
     let hub_first = format!("^(?:{})/", hubs.join("|"));
     let rest = format!("{n}.substring({n}.indexOf('/') + 1)");
     format!(
-        "{n} == '' ? '' : {n}.matches({}) ? ({n}.matches({}) ? 'docker.io/' + ({rest}.contains('/') ? '' : 'library/') + {rest} : {n}) : 'docker.io/' + ({n}.contains('/') ? '' : 'library/') + {n}",
+        "{n} == '' || {n}.startsWith('@') ? '' : {n}.matches({}) ? ({n}.matches({}) ? 'docker.io/' + ({rest}.contains('/') ? '' : 'library/') + {rest} : {n}) : 'docker.io/' + ({n}.contains('/') ? '' : 'library/') + {n}",
         string(registry_first),
         string(&hub_first),
     )
@@ -115,19 +132,32 @@ fn regex_literal(text: &str) -> String {
     out
 }
 
-/// A glob path component: `*` matches any run of characters within the component.
+/// A glob path component: `*` matches any run of characters within the component
+/// (never into the key's digest suffix).
 fn glob_regex(component: &str) -> String {
     let parts: Vec<String> = component.split('*').map(regex_literal).collect();
-    parts.join("[^/]*")
+    parts.join("[^/@]*")
 }
 
 /// The regular expression matching the image keys one catalog pattern matches.
 ///
 /// As in the engine: a pattern whose first component is a registry host is anchored
 /// (that registry, Docker Hub's names being one, and the whole path); any other
-/// matches the key's last components.
+/// matches the key's last components. A pattern pinned to a digest needs the key to
+/// end in that digest; any other matches the name with or without one.
 pub fn pattern_regex(pattern: &str) -> String {
-    let components: Vec<&str> = pattern.split('/').collect();
+    let (name, digest) = split_pattern(pattern);
+    let end = match digest {
+        Some(digest) => format!("@{}$", regex_literal(digest)),
+        None => "(?:@|$)".to_owned(),
+    };
+    format!("{}{end}", name_regex(name))
+}
+
+/// The part of [`pattern_regex`] for the pattern's name, from `^` up to the end
+/// of its last component.
+fn name_regex(name: &str) -> String {
+    let components: Vec<&str> = name.split('/').collect();
     let first = components[0];
     let anchored = components.len() > 1 && (first.contains(['.', ':']) || first == "localhost");
     if anchored {
@@ -137,10 +167,10 @@ pub fn pattern_regex(pattern: &str) -> String {
             regex_literal(first)
         };
         let path: Vec<String> = components[1..].iter().map(|c| glob_regex(c)).collect();
-        format!("^{registry}/{}$", path.join("/"))
+        format!("^{registry}/{}", path.join("/"))
     } else {
         let path: Vec<String> = components.iter().map(|c| glob_regex(c)).collect();
-        format!("^[^/]*/(?:[^/]*/)*{}$", path.join("/"))
+        format!("^[^/]*/(?:[^/]*/)*{}", path.join("/"))
     }
 }
 
@@ -225,15 +255,28 @@ mod tests {
     fn patterns_become_anchored_or_tail_regexes() {
         assert_eq!(
             pattern_regex("beats/filebeat*"),
-            "^[^/]*/(?:[^/]*/)*beats/filebeat[^/]*$"
+            "^[^/]*/(?:[^/]*/)*beats/filebeat[^/@]*(?:@|$)"
         );
         assert_eq!(
             pattern_regex("registry.datadoghq.com/agent"),
-            "^registry\\.datadoghq\\.com/agent$"
+            "^registry\\.datadoghq\\.com/agent(?:@|$)"
         );
         assert_eq!(
             pattern_regex("index.docker.io/library/nginx"),
-            "^docker\\.io/library/nginx$"
+            "^docker\\.io/library/nginx(?:@|$)"
+        );
+    }
+
+    #[test]
+    fn pinned_patterns_need_their_digest_at_the_end_of_the_key() {
+        let digest = format!("sha256:{}", "0a".repeat(32));
+        assert_eq!(
+            pattern_regex(&format!("grafana/promtail@{digest}")),
+            format!("^[^/]*/(?:[^/]*/)*grafana/promtail@{digest}$")
+        );
+        assert_eq!(
+            pattern_regex(&format!("reg.local:5000/team/*@{digest}")),
+            format!("^reg\\.local:5000/team/[^/@]*@{digest}$")
         );
     }
 }

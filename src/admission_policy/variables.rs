@@ -127,7 +127,8 @@ fn targeting(policy: &Policy) -> Vec<Named> {
     ]
 }
 
-/// One container list: the list itself, its names, image keys and at-risk verdicts.
+/// One container list: the list itself, its names, image keys (with the digest a
+/// reference carries) and at-risk verdicts.
 fn container_list(prefix: &str, field: &str, catalog: &[&CatalogEntry]) -> Vec<Named> {
     let list = format!("variables.{prefix}Containers");
     vec![
@@ -143,11 +144,14 @@ fn container_list(prefix: &str, field: &str, catalog: &[&CatalogEntry]) -> Vec<N
             &format!("{prefix}ImageReferences"),
             format!("{list}.map(c, {})", cel::image_reference("c")),
         ),
+        // Names keep the reference's digest as a suffix, for patterns pinned to
+        // one; the tag goes (no pattern may name a tag).
         named(
             &format!("{prefix}ImageNames"),
             format!(
-                "variables.{prefix}ImageReferences.map(r, {})",
-                cel::image_name("r")
+                "variables.{prefix}ImageReferences.map(r, {}).map(p, ({}) + p.digest)",
+                cel::image_parts("r"),
+                cel::image_name("p.name")
             ),
         ),
         named(

@@ -11,8 +11,11 @@
 //! entries in front of the policy's ([`crate::inspect::evidence`]), and the
 //! scan is then the ordinary one under that policy: pods whose images are at
 //! risk become targets that need the fix, for `--exit-code` and `remediate`
-//! alike. An image that cannot be read, or a Secret that cannot be, is a
-//! warning; the scan completes.
+//! alike. A pure-Go entry is pinned to the digests read, and the scan matches
+//! it by the digest each container runs ([`super::review_pod`]), so the pod
+//! whose build was read is not at risk while the report still names its image
+//! as the spec writes it. An image that cannot be read, or a Secret that cannot
+//! be, is a warning; the scan completes.
 
 use k8s_openapi::api::core::v1::Pod;
 

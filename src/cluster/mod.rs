@@ -3,9 +3,13 @@
 //! A webhook only sees pods created after it is installed; agents already running stay
 //! broken until their pods are replaced. These modules find them and replace them
 //! safely. They are thin adapters: whether a pod is targeted, at risk or protected,
-//! and whether it still lacks the fix, is always [`Engine::review`]'s answer (a pod
-//! "lacks the fix" exactly when the review has a non-empty patch, i.e. when the
-//! webhook would change it). Nothing here re-implements an engine rule.
+//! and whether it still lacks the fix, is always the engine's answer (a pod "lacks
+//! the fix" exactly when the review has a non-empty patch, i.e. when the webhook
+//! would change it). One thing a live pod tells that admission cannot see: the
+//! digest each container runs. [`review_pod`] hands it to the engine, so a catalog
+//! entry pinned to a digest (a pure-Go build `inspect -o policy` read) judges the
+//! build that runs, not whatever the tag now names. Nothing here re-implements an
+//! engine rule.
 //!
 //! - [`api`]: every Kubernetes call goes through one wrapper that retries conflicts
 //!   (409) and throttling (429, honouring `Retry-After`), and turns 403 into the
@@ -39,6 +43,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 
+use crate::engine::catalog::is_sha256_digest;
 use crate::engine::model::PodView;
 use crate::engine::{Engine, Review};
 
@@ -99,8 +104,10 @@ impl Ctx {
     }
 }
 
-/// Runs the engine on a live pod exactly as the webhook would on its creation: the
-/// same bytes-to-view decoding, the same review.
+/// Runs the engine on a live pod as the webhook would on its creation: the same
+/// bytes-to-view decoding, the same review, with each container matched against
+/// pinned catalog patterns by the digest its status says it runs
+/// ([`running_digests`]). The pod itself is not changed.
 pub fn review_pod(engine: &Engine, pod: &Pod) -> Result<Review, ClusterError> {
     let bytes = serde_json::to_vec(pod).map_err(|e| ClusterError::Decode {
         what: pod_name(pod),
@@ -110,7 +117,30 @@ pub fn review_pod(engine: &Engine, pod: &Pod) -> Result<Review, ClusterError> {
         what: pod_name(pod),
         why: e.to_string(),
     })?;
-    Ok(engine.review(&view, pod.metadata.namespace.as_deref()))
+    let running = running_digests(pod);
+    Ok(engine.review_running(&view, pod.metadata.namespace.as_deref(), &running))
+}
+
+/// (container name, digest) for each container and init container whose status
+/// names the digest it runs: the part of `imageID` after its `@`
+/// (`repo@sha256:…`, Docker's `docker-pullable://repo@sha256:…`), a repository
+/// digest, as a pod pinned by digest would write it. A bare `sha256:…` is not
+/// taken: containerd reports an image's config digest that way when it has no
+/// repository digest, and that names no manifest.
+pub fn running_digests(pod: &Pod) -> Vec<(&str, &str)> {
+    let Some(status) = pod.status.as_ref() else {
+        return Vec::new();
+    };
+    status
+        .container_statuses
+        .iter()
+        .chain(status.init_container_statuses.iter())
+        .flatten()
+        .filter_map(|s| {
+            let (_, digest) = s.image_id.rsplit_once('@')?;
+            is_sha256_digest(digest).then_some((s.name.as_str(), digest))
+        })
+        .collect()
 }
 
 /// `namespace/name` of a pod, for messages.
@@ -150,6 +180,28 @@ pub fn show_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn running_digests_are_the_repository_digests_of_container_statuses() {
+        let status = |name: &str, id: &str| serde_json::json!({"name": name, "image": "x", "imageID": id, "ready": true, "restartCount": 0});
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "status": {
+                "initContainerStatuses": [status("init", &format!("docker-pullable://reg.local/a@{DIGEST}"))],
+                "containerStatuses": [
+                    status("main", &format!("reg.local:5000/a@{DIGEST}")),
+                    status("config-id", DIGEST),
+                    status("short", "reg.local/a@sha256:0123"),
+                    status("pending", ""),
+                ],
+            },
+        }))
+        .unwrap();
+        assert_eq!(running_digests(&pod), [("main", DIGEST), ("init", DIGEST)]);
+        assert!(running_digests(&Pod::default()).is_empty());
+    }
 
     #[test]
     fn durations_show_like_kubectl() {

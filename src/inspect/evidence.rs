@@ -3,8 +3,9 @@
 //!
 //! The images a policy calls unknown are pulled and read ([`Inspector`]); each
 //! one read becomes the catalog entry `inspect -o policy` would write for it
-//! ([`policy_entry`]), and those entries go in front of the policy's own
-//! `catalog.add` for this run ([`engine_with`]). The engine then classifies as
+//! ([`policy_entry`]: at risk for every tag, pure Go pinned to the digests
+//! read), and those entries go in front of the policy's own `catalog.add` for
+//! this run ([`engine_with`]). The engine then classifies as
 //! it always does, so a command run with `--inspect-images` answers exactly
 //! what the webhook answers once it loads the policy `inspect -o policy`
 //! writes (ARCHITECTURE.md, "Inspection evidence in the catalog"). Nothing
@@ -21,7 +22,7 @@ use crate::engine::{Engine, EngineError};
 use super::ImageInput;
 use super::image::registry::{CredentialsSource, Registry};
 use super::image::{self, ImageOptions, ImageRisk};
-use super::policy::policy_entry;
+use super::policy::{pinned_first, policy_entry};
 
 /// Images pulled at once unless told otherwise: enough to hide a registry's
 /// latency, few enough not to flood it or the machine.
@@ -113,11 +114,13 @@ impl Inspector {
     }
 }
 
-/// The catalog entries the images read give, in order, each id once (the
-/// same image read twice gives the same entry).
+/// The catalog entries the images read give, in the order `-o policy` writes
+/// them (pinned first, then in order), each id once (the same image read twice
+/// gives the same entry).
 pub fn catalog_entries(inputs: &[ImageInput]) -> Vec<CatalogEntry> {
     let mut entries: Vec<CatalogEntry> = Vec::new();
-    for entry in inputs.iter().filter_map(|input| policy_entry(input).entry) {
+    let learnt = pinned_first(inputs.iter().map(policy_entry).collect());
+    for entry in learnt.into_iter().filter_map(|learnt| learnt.entry) {
         if !entries.iter().any(|e| e.id == entry.id) {
             entries.push(entry);
         }

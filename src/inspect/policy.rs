@@ -2,20 +2,33 @@
 //! image read, so the verdicts reach the webhook, `dry-run` and `scan` through
 //! `--config` (the webhook hot-reloads it; it never pulls an image itself).
 //!
-//! Admission sees the image name a pod writes, usually a tag, never the digest
-//! the node will pull; catalog patterns therefore name repositories and match
-//! every tag and digest. Each entry names the image's repository, and says in
-//! its reason and in a comment which manifest digest the verdict was read from,
-//! so a reader can tell when a new release needs inspecting again. A verdict
-//! that differs between platforms takes the worst, as the webhook cannot tell
-//! which node a pod lands on.
+//! A verdict is a fact about the bytes read, and what it is used for decides
+//! how far it may reach (ARCHITECTURE.md, "Inspection evidence in the catalog"):
+//!
+//! - an **at-risk** entry names the image's repository and matches every tag:
+//!   admission sees the tag a pod writes, rarely a digest, and `netdns=go` is a
+//!   no-op on a pure-Go build, so setting it on the repository's other builds
+//!   costs nothing;
+//! - a **pure-go** entry withholds the fix, so it is pinned to the digests it
+//!   was read from (`repo@sha256:…`): the digest the reference resolved to (an
+//!   index's, when it named one: what pods and nodes name) and each platform
+//!   manifest's. Matching every tag would stop the fix reaching the
+//!   repository's other builds, older cgo ones among them. An image written
+//!   without a digest falls through to the rest of the catalog: the
+//!   conservative answer.
+//!
+//! Pinned entries come first: the first entry matching an image decides, and a
+//! pinned one is the more specific. Each entry's reason and comment name the
+//! manifest digest its verdict was read from. A verdict that differs between
+//! platforms takes the worst, as the webhook cannot tell which node a pod
+//! lands on.
 
 use std::fmt::Write as _;
 
-use crate::engine::catalog::{CatalogEntry, Risk};
+use crate::engine::catalog::{CatalogEntry, Risk, split_pattern};
 
-use super::image::reference::ImageName as Reference;
-use super::image::{ImageReport, ImageRisk};
+use super::image::reference::ImageName;
+use super::image::{Digest, ImageReport, ImageRisk};
 use super::{ImageInput, Report};
 
 /// The policy file for `report`'s images (plain files have no image name to
@@ -23,16 +36,21 @@ use super::{ImageInput, Report};
 pub fn render_policy(report: &Report) -> String {
     let mut out = String::from(
         "# netdns-guard inspect -o policy: catalog entries from the Go build info read in\n\
-         # images. Use it as --config, or merge its catalog.add into your policy. Patterns\n\
-         # match every tag of a repository (admission sees tags, not digests): the comment\n\
-         # and reason of each entry name the manifest digest its verdict was read from.\n\
+         # images. Use it as --config, or merge its catalog.add into your policy (keep the\n\
+         # pinned entries first: the first entry matching an image decides). An at-risk\n\
+         # entry matches every tag of its repository (admission sees tags, and netdns=go\n\
+         # is harmless on a pure-Go build); a pure-go entry withholds the fix, so it is\n\
+         # pinned to the digests it was read from (repo@sha256:...), and other tags of\n\
+         # the repository stay with the rest of the catalog. Each entry's comment and\n\
+         # reason name the manifest digest its verdict was read from.\n\
          apiVersion: netdns-guard.io/v1alpha1\n\
          kind: Policy\n\
          catalog:\n",
     );
     let mut entries = String::new();
-    for input in report.images() {
-        write_entry(&mut entries, input);
+    let mut written: Vec<String> = Vec::new();
+    for policy_entry in pinned_first(report.images().map(policy_entry).collect()) {
+        write_entry(&mut entries, policy_entry, &mut written);
     }
     for file in report.files() {
         let _ = writeln!(
@@ -51,12 +69,19 @@ pub fn render_policy(report: &Report) -> String {
     out
 }
 
-fn write_entry(out: &mut String, input: &ImageInput) {
-    let PolicyEntry { comments, entry } = policy_entry(input);
+/// Writes one input's comments and entry; an entry whose id was written
+/// already (the same image named twice) is a comment, as a policy must not
+/// list an id twice.
+fn write_entry(out: &mut String, policy_entry: PolicyEntry, written: &mut Vec<String>) {
+    let PolicyEntry { comments, entry } = policy_entry;
     for comment in comments {
         let _ = writeln!(out, "    # {comment}");
     }
     let Some(entry) = entry else { return };
+    if written.contains(&entry.id) {
+        let _ = writeln!(out, "    # the same image as entry {} above", entry.id);
+        return;
+    }
     let _ = writeln!(out, "    - id: {}", quoted(&entry.id));
     let _ = writeln!(out, "      name: {}", quoted(&entry.name));
     let _ = writeln!(out, "      risk: {}", risk_name(entry.risk));
@@ -65,6 +90,7 @@ fn write_entry(out: &mut String, input: &ImageInput) {
     for image in &entry.images {
         let _ = writeln!(out, "        - {}", quoted(image));
     }
+    written.push(entry.id);
 }
 
 /// What one image input gives a policy: the comments that say what was read
@@ -107,6 +133,24 @@ pub fn policy_entry(input: &ImageInput) -> PolicyEntry {
     PolicyEntry { comments, entry }
 }
 
+/// `entries` with those whose every pattern is pinned first, each group in
+/// its own order: the first matching entry decides, and a pinned entry is
+/// the more specific (a pure-Go build of a repository another entry calls at
+/// risk). Used by `-o policy` and `--inspect-images` alike, so both give the
+/// engine the same catalog.
+pub fn pinned_first(mut entries: Vec<PolicyEntry>) -> Vec<PolicyEntry> {
+    entries.sort_by_key(|e| !e.entry.as_ref().is_some_and(is_pinned));
+    entries
+}
+
+/// Whether every pattern of `entry` is pinned to a digest.
+pub fn is_pinned(entry: &CatalogEntry) -> bool {
+    entry
+        .images
+        .iter()
+        .all(|pattern| split_pattern(pattern).1.is_some())
+}
+
 fn entry_of(
     input: &ImageInput,
     images: &[ImageReport],
@@ -124,7 +168,7 @@ fn entry_of(
     let Some(repository) = input
         .image_name
         .as_deref()
-        .and_then(Reference::parse)
+        .and_then(ImageName::parse)
         .map(|reference| reference.repository)
     else {
         comments.push(format!(
@@ -135,20 +179,58 @@ fn entry_of(
         return None;
     };
     let short = repository.rsplit('/').next().unwrap_or(&repository);
-    let reason = format!(
+    let read_from = format!(
         "{}; read from {} ({})",
         worst.findings.verdict().evidence,
         worst.manifest_digest,
         worst.platform
     );
+    let (reason, patterns) = if risk == Risk::AtRisk {
+        comments.push(format!(
+            "at risk: every tag of {repository} (netdns=go is a no-op on its pure-Go builds)"
+        ));
+        (
+            format!("{read_from}; every tag: netdns=go is a no-op on a pure-Go build"),
+            vec![repository.clone()],
+        )
+    } else {
+        comments.push(format!(
+            "safe: pinned to the digests read; other tags of {repository} may be cgo \
+             builds and stay with the rest of the catalog"
+        ));
+        (
+            format!("{read_from}; pinned to the digests read, as other builds may use cgo"),
+            pinned_patterns(&repository, images),
+        )
+    };
     Some(CatalogEntry {
         id: format!("inspected-{}-{}", short, &worst.manifest_digest.hex()[..12]),
-        name: repository.clone(),
+        name: repository,
         risk,
         reason,
-        images: vec![repository],
+        images: patterns,
         warning: None,
     })
+}
+
+/// `repository@digest` for each digest the verdict was read from, each once:
+/// the one the reference resolved to (an index's when it was an index: what a
+/// pod pinned by digest and a node's `imageID` name), then each platform
+/// manifest's (what a pod pinned to one platform names).
+fn pinned_patterns(repository: &str, images: &[ImageReport]) -> Vec<String> {
+    let digests = images
+        .iter()
+        .map(|image| &image.reference_digest)
+        .chain(images.iter().map(|image| &image.manifest_digest));
+    let mut seen: Vec<&Digest> = Vec::new();
+    for digest in digests {
+        if !seen.contains(&digest) {
+            seen.push(digest);
+        }
+    }
+    seen.into_iter()
+        .map(|digest| format!("{repository}@{digest}"))
+        .collect()
 }
 
 /// The policy file's spelling of a risk.
@@ -174,4 +256,86 @@ fn quoted(text: &str) -> String {
 
 fn one_line(text: &str) -> String {
     text.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::image::{Findings, ImageConfig, Platform};
+
+    fn report(reference: &[u8], manifest: &[u8]) -> ImageReport {
+        ImageReport {
+            manifest_digest: Digest::of(manifest),
+            reference_digest: Digest::of(reference),
+            platform: Platform::linux_amd64(),
+            config: ImageConfig::default(),
+            findings: Findings {
+                programs: Vec::new(),
+                executables: Vec::new(),
+                executables_seen: 0,
+            },
+            cached: false,
+        }
+    }
+
+    #[test]
+    fn safe_entries_are_pinned_to_the_index_then_each_manifest_read() {
+        let repo = "reg.local:5000/agents/pure";
+        let images = [report(b"index", b"amd64"), report(b"index", b"arm64")];
+        assert_eq!(
+            pinned_patterns(repo, &images),
+            [
+                format!("{repo}@{}", Digest::of(b"index")),
+                format!("{repo}@{}", Digest::of(b"amd64")),
+                format!("{repo}@{}", Digest::of(b"arm64")),
+            ]
+        );
+        // A reference that named the manifest itself gives one pattern.
+        let single = [report(b"amd64", b"amd64")];
+        assert_eq!(
+            pinned_patterns(repo, &single),
+            [format!("{repo}@{}", Digest::of(b"amd64"))]
+        );
+        for pattern in pinned_patterns(repo, &images) {
+            crate::engine::catalog::check_pattern(&pattern).expect("a valid pattern");
+        }
+    }
+
+    fn learnt(id: &str, images: &[&str]) -> PolicyEntry {
+        PolicyEntry {
+            comments: vec![id.to_owned()],
+            entry: Some(CatalogEntry {
+                id: id.into(),
+                name: id.into(),
+                risk: Risk::PureGo,
+                reason: "test".into(),
+                images: images.iter().map(|i| (*i).to_owned()).collect(),
+                warning: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn pinned_entries_go_first_and_each_group_keeps_its_order() {
+        let pin = format!("a@{}", Digest::of(b"a"));
+        let unread = PolicyEntry {
+            comments: vec!["unread".into()],
+            entry: None,
+        };
+        let entries = vec![
+            learnt("risky-1", &["a"]),
+            unread,
+            learnt("pinned-1", &[&pin]),
+            learnt("mixed", &["a", &pin]),
+            learnt("pinned-2", &[&pin, &pin]),
+        ];
+        let order: Vec<String> = pinned_first(entries)
+            .into_iter()
+            .map(|e| e.comments[0].clone())
+            .collect();
+        assert_eq!(
+            order,
+            ["pinned-1", "pinned-2", "risky-1", "unread", "mixed"]
+        );
+    }
 }

@@ -63,6 +63,21 @@ fn lint_strict_passes_in_every_mode() {
 fn bad_values_are_rejected_by_the_schema() {
     for helm in helms() {
         let provided_no_bundle = helm.values_file("certs: {mode: provided, existingSecret: x}\n");
+        let entry = |image: &str| {
+            helm.values_file(&format!(
+                "policy: {{catalog: {{add: [{{id: a, name: A, risk: pure-go, reason: r, images: [\"{image}\"]}}]}}}}\n"
+            ))
+        };
+        // A pattern pinned to a digest is accepted; a tag or another qualifier is not.
+        let pinned = entry(&format!("corp/agent@sha256:{}", "0a".repeat(32)));
+        let out = helm.lint(&["-f".into(), pinned.display().to_string()]);
+        assert!(
+            out.status.success(),
+            "helm{} lint refused a pinned pattern: {out:?}",
+            helm.major
+        );
+        let tagged = entry("corp/agent@latest");
+        let short = entry("corp/agent@sha256:0a");
         let cases: Vec<(Vec<String>, &str)> = vec![
             (args(&["--set", "certs.mode=bogus"]), "mode"),
             (
@@ -93,6 +108,8 @@ fn bad_values_are_rejected_by_the_schema() {
                 "enabled",
             ),
             (args(&["--set", "image.digest=latest"]), "digest"),
+            (vec!["-f".into(), tagged.display().to_string()], "images"),
+            (vec!["-f".into(), short.display().to_string()], "images"),
             (args(&["--set", "image.pullPolicy=Sometimes"]), "pullPolicy"),
             (args(&["--set", "server.logFormat=xml"]), "logFormat"),
             (

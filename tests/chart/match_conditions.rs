@@ -330,6 +330,16 @@ policy:
         risk: pure-go
         reason: rebuilt with netgo
         images: [corp/promtail]
+      - id: pinned-agent
+        name: Pinned agent (one cgo build)
+        risk: at-risk
+        reason: this build uses cgo
+        images: ["registry.corp:5000/agents/pinned@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]
+      - id: pinned-promtail
+        name: Promtail (one netgo build)
+        risk: pure-go
+        reason: this build is pure Go
+        images: ["grafana/promtail@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]
   selectors:
     - matchLabels: {app.kubernetes.io/name: my-agent}
     - matchExpressions:
@@ -442,6 +452,29 @@ policy:
             conditions_hold(&c, &pod, "logging"),
             "superset: the webhook answers no change"
         );
+        // A pattern pinned to a digest counts as its name: the webhook is called for
+        // every tag of it (and decides by the digest), and the pinned pattern never
+        // breaks the regular expression.
+        let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        for (image, engine_changes_it) in [
+            (format!("registry.corp:5000/agents/pinned@{digest}"), true),
+            (format!("registry.corp:5000/agents/pinned:1@{digest}"), true),
+            ("registry.corp:5000/agents/pinned:1".to_owned(), false),
+            (format!("grafana/promtail:3@{digest}"), false),
+            ("grafana/promtail:3".to_owned(), true),
+        ] {
+            let pod = PodCase::image(&image).pod();
+            assert_eq!(
+                engine_changes(&engine, &pod, "logging"),
+                engine_changes_it,
+                "{image}"
+            );
+            assert!(
+                conditions_hold(&c, &pod, "logging"),
+                "helm{}: {image} must reach the webhook",
+                helm.major
+            );
+        }
         // And the engine-agrees-or-over-approximates property over the whole corpus.
         for image in image_corpus().iter().step_by(3) {
             let pod = PodCase::image(image).pod();

@@ -76,26 +76,34 @@ false
 {{- if $each }}{{ join " || " $each }}{{ else }}false{{ end -}}
 {{- end -}}
 
-{{/* A glob path component as a regular expression (`*` stays in the component). */}}
+{{/* A glob path component as a regular expression (`*` stays in the component and
+out of the key's digest suffix). */}}
 {{- define "netdns-guard.apGlob" -}}
 {{- $parts := list -}}
 {{- range splitList "*" . }}{{ $parts = append $parts (regexQuoteMeta .) }}{{ end -}}
-{{- join "[^/]*" $parts -}}
+{{- join "[^/@]*" $parts -}}
 {{- end -}}
 
-{{/* One catalog pattern as a regular expression over image keys (cel.rs, pattern_regex). */}}
+{{/*
+One catalog pattern as a regular expression over image keys (cel.rs, pattern_regex).
+A key ends in "@sha256:<hex>" when the pod's image carries a well-formed digest: a
+pattern pinned to a digest needs exactly it; any other matches with or without one.
+*/}}
 {{- define "netdns-guard.apPattern" -}}
-{{- $comps := splitList "/" . -}}
+{{- $nameAndDigest := splitList "@" . -}}
+{{- $end := "(?:@|$)" -}}
+{{- if gt (len $nameAndDigest) 1 }}{{ $end = printf "@%s$" (regexQuoteMeta (index $nameAndDigest 1)) }}{{ end -}}
+{{- $comps := splitList "/" (first $nameAndDigest) -}}
 {{- $first := first $comps -}}
 {{- $path := list -}}
 {{- if and (gt (len $comps) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
 {{- range rest $comps }}{{ $path = append $path (include "netdns-guard.apGlob" .) }}{{ end -}}
 {{- $registry := regexQuoteMeta $first -}}
 {{- if has $first (list "docker.io" "index.docker.io" "registry-1.docker.io") }}{{ $registry = "docker\\.io" }}{{ end -}}
-^{{ $registry }}/{{ join "/" $path }}$
+^{{ $registry }}/{{ join "/" $path }}{{ $end }}
 {{- else -}}
 {{- range $comps }}{{ $path = append $path (include "netdns-guard.apGlob" .) }}{{ end -}}
-^[^/]*/(?:[^/]*/)*{{ join "/" $path }}$
+^[^/]*/(?:[^/]*/)*{{ join "/" $path }}{{ $end }}
 {{- end -}}
 {{- end -}}
 

@@ -215,9 +215,12 @@ whether they match the whole reference ("anchored") or its end ("tail"). As in t
     left out of the image, whose "library/" is then implicit;
   - any other pattern matches the image's path from its end, after any registry;
     a single-name Docker Hub image has an implicit "library/" first component.
+A pattern pinned to one image ("NAME@sha256:<hex>") contributes its NAME only, as if
+unpinned: the regular expression ignores digests anyway, and these conditions may call
+the webhook for more pods than needed (it decides by the digest), never fewer.
 */}}
 {{- define "netdns-guard.patternRegex" -}}
-{{- $comps := splitList "/" . -}}
+{{- $comps := splitList "/" (first (splitList "@" .)) -}}
 {{- $head := first $comps -}}
 {{- $registry := "" -}}
 {{- if and (gt (len $comps) 1) (or (contains "." $head) (contains ":" $head) (eq $head "localhost")) -}}

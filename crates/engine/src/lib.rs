@@ -88,6 +88,21 @@ impl Engine {
     /// Reviews a pod or pod template. `namespace` is where it lives when its own
     /// metadata does not say (a workload's namespace, or the admission request's).
     pub fn review(&self, pod: &PodView<'_>, namespace: Option<&str>) -> Review {
+        self.review_running(pod, namespace, &[])
+    }
+
+    /// Reviews a pod that runs: as [`Engine::review`], but each container named in
+    /// `running` (container name, digest a node reports it runs) is matched
+    /// against the catalog by that digest, as [`Catalog::lookup_running`] does.
+    /// Only which entry an image matches changes; the pod, and the image its
+    /// report shows, are the pod's own. For `scan`: a pod spec's tag says nothing
+    /// of which build runs, its container status does.
+    pub fn review_running(
+        &self,
+        pod: &PodView<'_>,
+        namespace: Option<&str>,
+        running: &[(&str, &str)],
+    ) -> Review {
         let empty_spec = PodSpecView::default();
         let spec = pod.spec.as_ref().unwrap_or(&empty_spec);
         let meta = pod.metadata.as_ref();
@@ -95,7 +110,15 @@ impl Engine {
         let containers = containers_of(spec);
         let agents: Vec<Option<&CatalogEntry>> = containers
             .iter()
-            .map(|(_, _, c)| c.image.as_deref().and_then(|i| self.catalog.lookup(i)))
+            .map(|(_, _, c)| {
+                let digest = running
+                    .iter()
+                    .find(|(name, _)| *name == c.name.as_ref())
+                    .map(|(_, digest)| *digest);
+                c.image
+                    .as_deref()
+                    .and_then(|i| self.catalog.lookup_running(i, digest))
+            })
             .collect();
         let (targeting, targets) = targeting::decide(&self.policy, meta, namespace, &agents);
         let strategy = self.policy.strategy;

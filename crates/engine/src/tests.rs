@@ -474,3 +474,54 @@ fn cgo_conditions_of_target_pods_are_named_in_warnings() {
         review.report.warnings
     );
 }
+
+/// A policy whose only addition is a pure-Go entry pinned to `DIGEST` for Loggie,
+/// which the built-in catalog calls at risk.
+fn pinned_pure_loggie() -> Engine {
+    engine(&format!(
+        "catalog: {{add: [{{id: read, name: Read, risk: pure-go, reason: read, images: [\"loggieio/loggie@{DIGEST}\"]}}]}}"
+    ))
+}
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn a_pinned_entry_decides_only_for_its_digest() {
+    let engine = pinned_pure_loggie();
+    // A tag falls through to the built-in catalog: at risk, changed.
+    let (_, review) = run(&engine, &loggie(Value::Null));
+    assert_eq!(review.report.containers[0].verdict, Verdict::AtRisk);
+    assert!(!review.patch.is_empty());
+    // The pinned image, by digest or tag and digest, is the pure-Go build.
+    for image in [
+        format!("loggieio/loggie@{DIGEST}"),
+        format!("loggieio/loggie:v1.5.0@{DIGEST}"),
+    ] {
+        let mut pod = loggie(Value::Null);
+        pod["spec"]["containers"][0]["image"] = json!(image);
+        let (_, review) = run(&engine, &pod);
+        let container = &review.report.containers[0];
+        assert_eq!(container.verdict, Verdict::NotAtRisk, "{image}");
+        assert_eq!(
+            container.agent.as_ref().map(|a| a.id.as_str()),
+            Some("read")
+        );
+        assert!(review.patch.is_empty(), "{image}");
+    }
+}
+
+#[test]
+fn a_running_digest_classifies_the_container_and_the_report_keeps_the_pods_image() {
+    let engine = pinned_pure_loggie();
+    let pod = loggie(Value::Null);
+    let view = PodView::deserialize(&pod).unwrap();
+    let review = engine.review_running(&view, None, &[("loggie", DIGEST)]);
+    let container = &review.report.containers[0];
+    assert_eq!(container.verdict, Verdict::NotAtRisk);
+    assert_eq!(container.image.as_deref(), Some("loggieio/loggie:v1.5.0"));
+    assert!(review.patch.is_empty());
+    // Another container's digest, or none, leaves the tag to the built-in catalog.
+    let other = engine.review_running(&view, None, &[("sidecar", DIGEST)]);
+    assert_eq!(other.report.containers[0].verdict, Verdict::AtRisk);
+    assert_eq!(other, engine.review(&view, None));
+}

@@ -180,6 +180,10 @@ pub struct ImageConfig {
 pub struct ResolvedImage {
     /// The image manifest's digest: the key results are cached under.
     pub manifest_digest: Digest,
+    /// The digest the reference resolved to: the index's when it named an index
+    /// (what a pod pinned by digest, and a node's `imageID`, name), else the
+    /// manifest's own.
+    pub reference_digest: Digest,
     /// The platform its config declares.
     pub platform: Platform,
     /// How it starts.
@@ -237,7 +241,11 @@ pub fn resolve(
 ) -> Result<Vec<ResolvedImage>, SourceError> {
     let top = source.manifest(None)?;
     let digest = Digest::of(&top);
-    resolve_document(source, &top, digest, choice, 0)
+    let mut images = resolve_document(source, &top, digest.clone(), choice, 0)?;
+    for image in &mut images {
+        image.reference_digest.clone_from(&digest);
+    }
+    Ok(images)
 }
 
 fn resolve_document(
@@ -365,6 +373,7 @@ fn image_from_manifest(
     let config_blob = read_config(source, &config)?;
     let container = config_blob.config.unwrap_or_default();
     Ok(ResolvedImage {
+        reference_digest: digest.clone(),
         manifest_digest: digest,
         platform: Platform {
             os: config_blob.os,
@@ -531,6 +540,12 @@ mod tests {
         let all = resolve(&store, &PlatformChoice::All).unwrap();
         let platforms: Vec<String> = all.iter().map(|i| i.platform.to_string()).collect();
         assert_eq!(platforms, ["linux/arm64", "linux/amd64"]);
+        // Each platform's image names its own manifest and the index it came from.
+        let index = Digest::of(&store.top);
+        for image in arm.iter().chain(&all) {
+            assert_eq!(image.reference_digest, index);
+            assert_ne!(image.manifest_digest, index);
+        }
     }
 
     #[test]
@@ -553,6 +568,7 @@ mod tests {
         let images = resolve(&store, &PlatformChoice::default()).unwrap();
         assert_eq!(images[0].platform.architecture, "arm64");
         assert_eq!(images[0].manifest_digest, Digest::of(&store.top));
+        assert_eq!(images[0].reference_digest, images[0].manifest_digest);
     }
 
     #[test]

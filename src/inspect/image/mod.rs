@@ -46,6 +46,9 @@ pub struct ImageOptions {
 pub struct ImageReport {
     /// The image manifest's digest.
     pub manifest_digest: Digest,
+    /// The digest the reference resolved to: the index's when it named an
+    /// index, else `manifest_digest`.
+    pub reference_digest: Digest,
     /// Its platform.
     pub platform: Platform,
     /// Its config (entrypoint, command, …).
@@ -103,6 +106,7 @@ fn inspect_image(
     };
     Ok(ImageReport {
         manifest_digest: image.manifest_digest,
+        reference_digest: image.reference_digest,
         platform: image.platform,
         config: image.config,
         findings,

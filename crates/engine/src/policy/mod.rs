@@ -511,7 +511,7 @@ skipNamespaces: [kube-system]
         let err = Policy::from_yaml(&text).unwrap_err().to_string();
         assert_eq!(
             err,
-            "catalog.add[0].images[1]: image pattern \"\" is empty or has '@' or spaces at line 5"
+            "catalog.add[0].images[1]: image pattern \"\" is empty or has spaces at line 5"
         );
         let text = format!(
             "catalog:\n  add:\n    - {{id: mine, {entry}, images: [ok.io/agent]}}\n    - id: other\n      name: Other\n      risk: at-risk\n      reason: cgo\n      images: ['**/*:*@*']\n"
@@ -522,6 +522,18 @@ skipNamespaces: [kube-system]
             "{err}"
         );
         assert!(err.ends_with("at line 8"), "{err}");
+        let text = format!(
+            "catalog:\n  add:\n    - {{id: mine, {entry},\n       images: [\"ok.io/agent@sha256:{hex}\",\n         \"ok.io/agent@sha256:{HEX}\"]}}\n",
+            hex = "ab".repeat(32),
+            HEX = "AB".repeat(32),
+        );
+        let err = Policy::from_yaml(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("catalog.add[0].images[1]: image pattern \"ok.io/agent@sha256:ABAB")
+                && err.contains("malformed digest qualifier")
+                && err.ends_with("at line 5"),
+            "{err}"
+        );
         let err = Policy::from_yaml("skipNamespaces:\n  - a\n  - ''\n")
             .unwrap_err()
             .to_string();

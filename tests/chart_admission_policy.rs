@@ -10,6 +10,7 @@
 #![cfg(unix)]
 
 mod support {
+    pub mod missing_tool;
     // Only Helm discovery is used here, not the confined command.
     #[allow(dead_code)]
     pub mod helm;

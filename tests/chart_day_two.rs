@@ -22,6 +22,7 @@
 
 mod support {
     pub mod chart_template;
+    pub mod missing_tool;
     pub mod scratch;
     // Only Helm discovery is used here, not the confined command.
     #[allow(dead_code)]

@@ -25,6 +25,7 @@
 
 mod support {
     pub mod helm;
+    pub mod missing_tool;
     pub mod scratch;
 }
 

@@ -15,6 +15,7 @@ mod support {
     pub mod fake_apiserver;
     #[allow(dead_code)]
     pub mod image_builder;
+    pub mod missing_tool;
     #[allow(dead_code)]
     pub mod registry;
     pub mod scratch;

@@ -13,6 +13,7 @@
 mod support {
     #[allow(dead_code)]
     pub mod chart_template;
+    pub mod missing_tool;
     pub mod scratch;
     // Only Helm discovery is used here, not the confined command.
     #[allow(dead_code)]

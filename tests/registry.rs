@@ -13,6 +13,7 @@
 mod support {
     #[allow(dead_code)]
     pub mod fake_registry;
+    pub mod missing_tool;
     #[allow(dead_code)]
     pub mod registry;
 }

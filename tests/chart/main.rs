@@ -46,6 +46,7 @@ mod support {
     pub mod cel_request;
     pub mod helm;
     pub mod image_corpus;
+    pub mod missing_tool;
     pub mod scratch;
 }
 

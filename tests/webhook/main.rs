@@ -4,6 +4,7 @@
 // tests/support, shared by the test crates: each names the files it uses.
 #[path = "../support"]
 mod support {
+    pub mod missing_tool;
     pub mod scratch;
 }
 

@@ -215,12 +215,14 @@ fn entry_of(
 
 /// `repository@digest` for each digest the verdict was read from, each once:
 /// the one the reference resolved to (an index's when it was an index: what a
-/// pod pinned by digest and a node's `imageID` name), then each platform
-/// manifest's (what a pod pinned to one platform names).
+/// pod pinned by digest and a node's `imageID` name) when every image it names
+/// was read, then each platform manifest's (what a pod pinned to one platform
+/// names). An index read for one platform of several is not pinned: its other
+/// images were not read.
 fn pinned_patterns(repository: &str, images: &[ImageReport]) -> Vec<String> {
     let digests = images
         .iter()
-        .map(|image| &image.reference_digest)
+        .filter_map(|image| image.reference_digest.as_ref())
         .chain(images.iter().map(|image| &image.manifest_digest));
     let mut seen: Vec<&Digest> = Vec::new();
     for digest in digests {
@@ -266,7 +268,7 @@ mod tests {
     fn report(reference: &[u8], manifest: &[u8]) -> ImageReport {
         ImageReport {
             manifest_digest: Digest::of(manifest),
-            reference_digest: Digest::of(reference),
+            reference_digest: Some(Digest::of(reference)),
             platform: Platform::linux_amd64(),
             config: ImageConfig::default(),
             findings: Findings {
@@ -299,6 +301,14 @@ mod tests {
         for pattern in pinned_patterns(repo, &images) {
             crate::engine::catalog::check_pattern(&pattern).expect("a valid pattern");
         }
+        // One platform read out of an index of several: the index also names
+        // images nobody read, so only the manifest read is pinned.
+        let mut amd64_only = report(b"index", b"amd64");
+        amd64_only.reference_digest = None;
+        assert_eq!(
+            pinned_patterns(repo, &[amd64_only]),
+            [format!("{repo}@{}", Digest::of(b"amd64"))]
+        );
     }
 
     fn learnt(id: &str, images: &[&str]) -> PolicyEntry {

@@ -180,10 +180,13 @@ pub struct ImageConfig {
 pub struct ResolvedImage {
     /// The image manifest's digest: the key results are cached under.
     pub manifest_digest: Digest,
-    /// The digest the reference resolved to: the index's when it named an index
-    /// (what a pod pinned by digest, and a node's `imageID`, name), else the
-    /// manifest's own.
-    pub reference_digest: Digest,
+    /// The digest the reference resolved to (what a pod pinned by digest, and a
+    /// node's `imageID`, name), when what was read is all it names: the
+    /// manifest's own, or an index's whose every runnable image was read
+    /// (`--platform all`, or an index of one). `None` for one platform read out of
+    /// several: the index's digest also names images nobody read, and a verdict
+    /// on this one must not speak for them.
+    pub reference_digest: Option<Digest>,
     /// The platform its config declares.
     pub platform: Platform,
     /// How it starts.
@@ -241,9 +244,10 @@ pub fn resolve(
 ) -> Result<Vec<ResolvedImage>, SourceError> {
     let top = source.manifest(None)?;
     let digest = Digest::of(&top);
-    let mut images = resolve_document(source, &top, digest.clone(), choice, 0)?;
+    let mut complete = true;
+    let mut images = resolve_document(source, &top, digest.clone(), choice, 0, &mut complete)?;
     for image in &mut images {
-        image.reference_digest.clone_from(&digest);
+        image.reference_digest = complete.then(|| digest.clone());
     }
     Ok(images)
 }
@@ -254,6 +258,7 @@ fn resolve_document(
     digest: Digest,
     choice: &PlatformChoice,
     depth: usize,
+    complete: &mut bool,
 ) -> Result<Vec<ResolvedImage>, SourceError> {
     let what = format!("manifest {digest}");
     let document = parse_document(bytes, &what)?;
@@ -263,7 +268,8 @@ fn resolve_document(
     if depth >= MAX_INDEX_DEPTH {
         return Err(invalid(&what, "indexes nest deeper than two levels"));
     }
-    let chosen = choose_entries(&entries, choice, &what)?;
+    let (chosen, all_runnable) = choose_entries(&entries, choice, &what)?;
+    *complete &= all_runnable;
     let mut images = Vec::new();
     for entry in chosen {
         let bytes = source.manifest(Some(&entry.digest))?;
@@ -273,6 +279,7 @@ fn resolve_document(
             entry.digest.clone(),
             choice,
             depth + 1,
+            complete,
         )?);
     }
     Ok(images)
@@ -300,14 +307,19 @@ fn choose_entries<'d>(
     entries: &'d [Descriptor],
     choice: &PlatformChoice,
     what: &str,
-) -> Result<Vec<&'d Descriptor>, SourceError> {
-    let runnable = entries.iter().filter(|entry| {
-        // Buildkit's attestation manifests carry `unknown/unknown`.
-        entry.platform.as_ref().is_none_or(|p| p.os != "unknown")
-    });
+) -> Result<(Vec<&'d Descriptor>, bool), SourceError> {
+    let runnable: Vec<&Descriptor> = entries
+        .iter()
+        .filter(|entry| {
+            // Buildkit's attestation manifests carry `unknown/unknown`.
+            entry.platform.as_ref().is_none_or(|p| p.os != "unknown")
+        })
+        .collect();
     let chosen: Vec<&Descriptor> = match choice {
-        PlatformChoice::All => runnable.collect(),
+        PlatformChoice::All => runnable.clone(),
         PlatformChoice::One(wanted) => runnable
+            .iter()
+            .copied()
             .filter(|entry| entry.platform.as_ref().is_some_and(|p| p.satisfies(wanted)))
             .take(1)
             .collect(),
@@ -333,7 +345,8 @@ fn choose_entries<'d>(
             ),
         });
     }
-    Ok(chosen)
+    let all_runnable = chosen.len() == runnable.len();
+    Ok((chosen, all_runnable))
 }
 
 fn image_from_manifest(
@@ -373,7 +386,7 @@ fn image_from_manifest(
     let config_blob = read_config(source, &config)?;
     let container = config_blob.config.unwrap_or_default();
     Ok(ResolvedImage {
-        reference_digest: digest.clone(),
+        reference_digest: Some(digest.clone()),
         manifest_digest: digest,
         platform: Platform {
             os: config_blob.os,
@@ -540,12 +553,14 @@ mod tests {
         let all = resolve(&store, &PlatformChoice::All).unwrap();
         let platforms: Vec<String> = all.iter().map(|i| i.platform.to_string()).collect();
         assert_eq!(platforms, ["linux/arm64", "linux/amd64"]);
-        // Each platform's image names its own manifest and the index it came from.
+        // Each platform's image names its own manifest; the index's digest only
+        // when every runnable image in it was read.
         let index = Digest::of(&store.top);
-        for image in arm.iter().chain(&all) {
-            assert_eq!(image.reference_digest, index);
+        for image in &all {
+            assert_eq!(image.reference_digest, Some(index.clone()));
             assert_ne!(image.manifest_digest, index);
         }
+        assert_eq!(arm[0].reference_digest, None);
     }
 
     #[test]
@@ -568,7 +583,10 @@ mod tests {
         let images = resolve(&store, &PlatformChoice::default()).unwrap();
         assert_eq!(images[0].platform.architecture, "arm64");
         assert_eq!(images[0].manifest_digest, Digest::of(&store.top));
-        assert_eq!(images[0].reference_digest, images[0].manifest_digest);
+        assert_eq!(
+            images[0].reference_digest.as_ref(),
+            Some(&images[0].manifest_digest)
+        );
     }
 
     #[test]

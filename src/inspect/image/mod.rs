@@ -46,9 +46,9 @@ pub struct ImageOptions {
 pub struct ImageReport {
     /// The image manifest's digest.
     pub manifest_digest: Digest,
-    /// The digest the reference resolved to: the index's when it named an
-    /// index, else `manifest_digest`.
-    pub reference_digest: Digest,
+    /// The digest the reference resolved to, when what was read is all it names
+    /// (see [`manifest::ResolvedImage::reference_digest`]).
+    pub reference_digest: Option<Digest>,
     /// Its platform.
     pub platform: Platform,
     /// Its config (entrypoint, command, …).

@@ -465,7 +465,7 @@ fn an_image_whose_agent_defaults_to_go_s_resolver_is_safe() {
     let dir = scratch_dir("inspect-image-godebug");
     let cache = dir.path().join("cache");
     let oci = dir.path().join("oci");
-    one_binary_layout(
+    let digest = one_binary_layout(
         &oci,
         Packing::Gzip,
         "/usr/bin/agent",
@@ -489,15 +489,15 @@ fn an_image_whose_agent_defaults_to_go_s_resolver_is_safe() {
         "{evidence}"
     );
 
-    // A policy learns it as a pure-Go agent.
+    // A policy learns it as a pure-Go agent, pinned to the manifest read.
     let out = inspect(&["-o", "policy", input], &cache);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let policy = text(&out);
     for line in [
-        "      risk: pure-go\n",
-        "        - \"registry.local:5000/agents/defaulted\"\n",
+        "      risk: pure-go\n".to_owned(),
+        format!("        - \"registry.local:5000/agents/defaulted@{digest}\"\n"),
     ] {
-        assert!(policy.contains(line), "policy lacks {line:?}:\n{policy}");
+        assert!(policy.contains(&line), "policy lacks {line:?}:\n{policy}");
     }
 }
 

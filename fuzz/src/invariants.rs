@@ -210,10 +210,17 @@ pub fn manifest_stream(engine: &Engine, input: &[u8]) -> Checked {
             ensure(e.index >= 1 && (1..=lines).contains(&e.line), || {
                 format!("a syntax error at no place in the stream: {e}")
             })?;
+            // dry-run reads document after document and stops at the first
+            // problem: the reader's syntax error, or a document before it that
+            // the engine cannot read. Either way nothing is written.
             return match dryrun::run(engine, &source(&text), OutputFormat::Yaml) {
                 Err(dryrun::DryRunError::Parse(same)) if same.to_string() == e.to_string() => {
                     Ok(())
                 }
+                Err(
+                    dryrun::DryRunError::Shape { origin, .. }
+                    | dryrun::DryRunError::FunctionConfig { origin, .. },
+                ) if origin.index < e.index => Ok(()),
                 other => Err(Violation(format!(
                     "dry-run read a stream the reader refuses ({e}): {other:?}"
                 ))),

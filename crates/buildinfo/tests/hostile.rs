@@ -76,14 +76,13 @@ fn structural_offsets(file: &[u8]) -> Vec<usize> {
             num(48, 2),
         )
     };
+    // A file an earlier hit damaged can hold any offset here, so the walk
+    // stops at the end of the file instead of adding past usize::MAX.
     for (table, entsize, count) in [(phoff, phent, phnum), (shoff, shent, shnum)] {
         for i in 0..count.min(64) {
-            let start = table.saturating_add(i * entsize);
-            out.extend(
-                (start..start + entsize)
-                    .step_by(4)
-                    .filter(|&o| o < file.len()),
-            );
+            let start = table.saturating_add(i * entsize).min(file.len());
+            let end = start.saturating_add(entsize).min(file.len());
+            out.extend((start..end).step_by(4));
         }
     }
     if let Some(at) = memchr::memmem::find(file, MAGIC) {
@@ -206,5 +205,21 @@ fn every_seed_reads_before_it_is_damaged() {
     for seed in seeds() {
         let binary = read(seed).expect("an undamaged seed reads");
         assert!(binary.build.go_version.starts_with("go1."));
+    }
+}
+
+/// The case CI found: a first hit writes all ones over a header offset, and
+/// the second hit walks the damaged file's header tables from that offset.
+/// Every seed takes both hits, and the result is read like any other.
+#[test]
+fn a_header_offset_of_all_ones_damages_again() {
+    let hits = [Damage::Field(56262, u64::MAX, 8), Damage::Field(0, 0, 1)];
+    for seed in seeds() {
+        let mut file = seed.clone();
+        for hit in &hits {
+            file = apply(&file, hit);
+        }
+        assert_eq!(file.len(), seed.len(), "a field hit keeps the length");
+        read_and_use(&file);
     }
 }

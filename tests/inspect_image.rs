@@ -416,6 +416,7 @@ fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
     let (amd, _) = layout.image(&amd);
     let (arm, _) = layout.image(&arm);
     let index = layout.multi_platform(vec![amd, arm]);
+    let index_digest = index["digest"].as_str().unwrap().to_owned();
     layout.tag(index, "multi");
     let input = format!("oci-dir:{}:multi", oci.display());
 
@@ -441,6 +442,22 @@ fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
         risks("all"),
         [pair("linux/amd64", "at-risk"), pair("linux/arm64", "safe")]
     );
+
+    // The index's digest speaks for a reading only when every platform in it
+    // was read.
+    let reference_digests = |platform: &str| -> Vec<Value> {
+        let out = inspect(&["-o", "json", "--platform", platform, &input], &cache);
+        json_of(&out)["images"][0]["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["reference_digest"].clone())
+            .collect()
+    };
+    assert_eq!(reference_digests("linux/amd64"), [Value::Null]);
+    let whole = Value::from(index_digest);
+    assert_eq!(reference_digests("all"), [whole.clone(), whole]);
+
     let out = inspect(&["--platform", "linux/s390x", &input], &cache);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("linux/s390x"), "{}", text(&out));

@@ -205,6 +205,8 @@ fn inspect_reads_a_registry_reference_and_a_second_run_reads_no_layer() {
     let platform = &image["platforms"][0];
     assert_eq!(platform["risk"], "at-risk", "{report}");
     assert_eq!(platform["manifest_digest"], lab.cgo_digest.as_str());
+    // A single manifest: the reference resolved to it, and the policy pins it.
+    assert_eq!(platform["reference_digest"], lab.cgo_digest.as_str());
     // The findings came from the cache: the manifest was asked for, no layer.
     assert_eq!(platform["cached"], true, "{report}");
 
@@ -376,6 +378,11 @@ fn dry_run_inspect_images_answers_as_dry_run_with_the_policy_inspect_writes() {
 
 const NS: &str = "apps";
 
+/// An image config's digest, as containerd writes a bare `imageID`: it names
+/// no manifest, so nothing is pulled by it.
+const CONFIG_DIGEST: &str =
+    "sha256:c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+
 fn pod(name: &str, image: &str, spec: Value, image_id: Option<&str>) -> Value {
     let mut spec = spec;
     spec["containers"] = json!([{ "name": "agent", "image": image }]);
@@ -402,10 +409,12 @@ fn pull_secret(name: &str, docker_config: &Value) -> Value {
 }
 
 /// The cluster: `cgo-agent` pulls with its own Secret (and runs the image by
-/// digest), `pure-agent` through its service account's (its status names the
-/// digest it runs), `pure-pending` the same tag with no digest in its status yet,
-/// `locked` names a Secret the scanner may not read, `gone` runs an image the
-/// registry lost.
+/// digest), `cgo-pending` the same tag with no digest in its status yet,
+/// `cgo-config-id` the same tag with only a config digest in its status (as
+/// containerd reports an image it has no repository digest for), `pure-agent`
+/// through its service account's Secret (its status names the digest it runs),
+/// `pure-pending` that tag with no digest yet, `locked` names a Secret the
+/// scanner may not read, `gone` runs an image the registry lost.
 fn load_cluster(api: &FakeApiServer, lab: &Lab) {
     let path = |kind: &str, name: &str| format!("/api/v1/namespaces/{NS}/{kind}/{name}");
     let config = lab.docker_config();
@@ -431,6 +440,13 @@ fn load_cluster(api: &FakeApiServer, lab: &Lab) {
     let puller = json!({ "serviceAccountName": "puller" });
     let pods = [
         pod("cgo-agent", &cgo, own_secret.clone(), Some(&running)),
+        pod("cgo-pending", &cgo, own_secret.clone(), None),
+        pod(
+            "cgo-config-id",
+            &cgo,
+            own_secret.clone(),
+            Some(CONFIG_DIGEST),
+        ),
         pod(
             "pure-agent",
             &lab.reference("agents/pure"),
@@ -528,6 +544,19 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
         inspected.reference,
         format!("{}/agents/cgo@{}", lab.registry.host(), lab.cgo_digest)
     );
+    let running = container.running_digest.as_deref();
+    assert_eq!(running, Some(lab.cgo_digest.as_str()), "{json}");
+
+    // The same tag with no repository digest in the status (pending, or only
+    // a config digest) is pulled once by its tag, and shows what that read,
+    // not the build another pod runs.
+    for name in ["cgo-pending", "cgo-config-id"] {
+        let container = &find(&report, name).containers[0];
+        assert_eq!(container.verdict, Verdict::AtRisk, "{name}: {json}");
+        assert_eq!(container.running_digest, None, "{name}: {json}");
+        let inspected = container.inspected.as_ref().expect("evidence");
+        assert_eq!(inspected.reference, lab.reference("agents/cgo"), "{json}");
+    }
     assert!(scan::anything_to_fix(&report));
     let table = scan::render_table(&report);
     assert!(
@@ -566,10 +595,12 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
         );
     }
     assert!(warnings.contains("not found"), "{warnings}");
-    assert_eq!(report.pods_listed, 5);
+    assert!(!warnings.contains("agents/cgo"), "{warnings}");
+    assert_eq!(report.pods_listed, 7);
 
-    // Every image read is listed with its evidence, the safe one too (read
-    // twice: by the digest that runs, and by tag for the pending pod).
+    // Every image read is listed with its evidence, the safe one too; each
+    // image is read by the digest that runs, and by tag for the pods whose
+    // status names none.
     let read: Vec<(&str, ImageRisk)> = report
         .inspected
         .iter()
@@ -579,6 +610,7 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
     assert_eq!(
         read,
         [
+            (cgo.as_str(), ImageRisk::AtRisk),
             (cgo.as_str(), ImageRisk::AtRisk),
             (pure.as_str(), ImageRisk::Safe),
             (pure.as_str(), ImageRisk::Safe)
@@ -620,6 +652,11 @@ async fn the_scan_command_takes_the_flags_and_exits_1_for_the_image_at_risk() {
     assert_eq!(pod["name"], "cgo-agent", "{report}");
     assert_eq!(
         pod["containers"][0]["inspected"]["risk"], "at-risk",
+        "{report}"
+    );
+    assert_eq!(
+        pod["containers"][0]["runningDigest"],
+        lab.cgo_digest.as_str(),
         "{report}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -5,7 +5,8 @@
 //! Each pod is reviewed once with the policy as given; every container whose
 //! verdict is `unknown` (targeted pod or not — an unknown agent is exactly
 //! what targeting misses) names an image to read, pinned to the digest its
-//! container status says is running. Each distinct image is read once, a few
+//! container status says is running ([`super::running_digest`]; by its tag
+//! when the status names no repository digest). Each distinct image is read once, a few
 //! at a time on blocking threads, with the pull Secrets of the first pod that
 //! runs it asked before the docker config. What was read becomes catalog
 //! entries in front of the policy's ([`crate::inspect::evidence`]), and the
@@ -23,7 +24,7 @@ use super::evidence::container_status;
 use super::inventory::{self, Listing};
 use super::pull_secrets::PullSecrets;
 use super::scan::{self, ScanOptions, ScanReport};
-use super::{ClusterError, Ctx, Event, pod_name, review_pod};
+use super::{ClusterError, Ctx, Event, pod_name, review_pod, running_digest};
 use crate::engine::Engine;
 use crate::engine::report::Verdict;
 use crate::inspect::ImageInput;
@@ -81,8 +82,8 @@ async fn unknown_images(
             let Some(image) = container.image.as_deref().filter(|i| !i.is_empty()) else {
                 continue;
             };
-            let id = container_status(pod, &container.name).map(|s| s.image_id.as_str());
-            let pull = evidence::pinned(image, id);
+            let digest = container_status(pod, &container.name).and_then(running_digest);
+            let pull = evidence::pinned(image, digest);
             // Each image once, whichever pod or container names it first.
             if jobs.iter().chain(&wanted).any(|j| j.pull == pull) {
                 continue;
@@ -152,7 +153,10 @@ async fn inspect(inspector: Inspector, jobs: Vec<ImageJob>) -> Vec<ImageInput> {
 }
 
 /// Puts each image's evidence beside the containers running it, and lists
-/// every image read.
+/// every image read. A container's evidence is the image read for it: its
+/// image pinned to the digest it runs, as the job was pulled, so a pending pod
+/// of the same tag, or a pod on another digest of it, is not shown evidence
+/// read from someone else's build.
 fn attach(report: &mut ScanReport, inputs: &[ImageInput]) {
     report.inspected = inputs.iter().filter_map(evidence::image_evidence).collect();
     let containers = report
@@ -161,10 +165,14 @@ fn attach(report: &mut ScanReport, inputs: &[ImageInput]) {
         .flat_map(|g| g.pods.iter_mut())
         .flat_map(|p| p.containers.iter_mut());
     for container in containers {
+        let Some(image) = container.image.as_deref() else {
+            continue;
+        };
+        let pull = evidence::pinned(image, container.running_digest.as_deref());
         let read = report
             .inspected
             .iter()
-            .find(|found| container.image.as_deref() == Some(found.image.as_str()));
+            .find(|found| found.image == image && found.reference == pull);
         container.inspected = read.cloned();
     }
 }

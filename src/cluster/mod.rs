@@ -41,7 +41,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 use crate::engine::catalog::is_sha256_digest;
 use crate::engine::model::PodView;
@@ -122,11 +122,7 @@ pub fn review_pod(engine: &Engine, pod: &Pod) -> Result<Review, ClusterError> {
 }
 
 /// (container name, digest) for each container and init container whose status
-/// names the digest it runs: the part of `imageID` after its `@`
-/// (`repo@sha256:…`, Docker's `docker-pullable://repo@sha256:…`), a repository
-/// digest, as a pod pinned by digest would write it. A bare `sha256:…` is not
-/// taken: containerd reports an image's config digest that way when it has no
-/// repository digest, and that names no manifest.
+/// names the repository digest it runs ([`running_digest`]).
 pub fn running_digests(pod: &Pod) -> Vec<(&str, &str)> {
     let Some(status) = pod.status.as_ref() else {
         return Vec::new();
@@ -136,11 +132,22 @@ pub fn running_digests(pod: &Pod) -> Vec<(&str, &str)> {
         .iter()
         .chain(status.init_container_statuses.iter())
         .flatten()
-        .filter_map(|s| {
-            let (_, digest) = s.image_id.rsplit_once('@')?;
-            is_sha256_digest(digest).then_some((s.name.as_str(), digest))
-        })
+        .filter_map(|s| Some((s.name.as_str(), running_digest(s)?)))
         .collect()
+}
+
+/// The repository digest a container status says it runs: the part of
+/// `imageID` after its `@` (`repo@sha256:…`, Docker's
+/// `docker-pullable://repo@sha256:…`), as a pod pinned by digest would write it.
+/// A bare `sha256:…` is not taken: containerd reports an image's config digest
+/// that way when it has no repository digest, and that names no manifest a
+/// registry serves or a pinned pattern matches.
+///
+/// The one reading of `imageID`: scan matches pinned catalog entries by it, and
+/// `scan --inspect-images` pulls what it names.
+pub fn running_digest(status: &ContainerStatus) -> Option<&str> {
+    let (_, digest) = status.image_id.rsplit_once('@')?;
+    is_sha256_digest(digest).then_some(digest)
 }
 
 /// `namespace/name` of a pod, for messages.

@@ -125,6 +125,10 @@ pub struct ContainerFinding {
     pub kind: ContainerKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The repository digest its status says it runs (`sha256:…`), when the
+    /// status names one: what pinned catalog entries are matched against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_digest: Option<String>,
     pub target: bool,
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -308,16 +312,18 @@ fn container_finding(pod: &Pod, c: &ContainerReport) -> ContainerFinding {
         None => vec!["image not in the catalog".to_owned()],
     };
     reasons.extend(c.findings.iter().map(ToString::to_string));
+    let status = evidence::container_status(pod, &c.name);
     ContainerFinding {
         name: c.name.clone(),
         kind: c.kind,
         image: c.image.clone(),
+        running_digest: status.and_then(super::running_digest).map(str::to_owned),
         target: c.target,
         verdict: c.verdict,
         agent: c.agent.clone(),
         reasons,
         fix: c.changes.iter().map(ToString::to_string).collect(),
-        evidence: Evidence::from_status(evidence::container_status(pod, &c.name)),
+        evidence: Evidence::from_status(status),
         inspected: None,
     }
 }

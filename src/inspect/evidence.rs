@@ -193,13 +193,10 @@ pub fn image_evidence(input: &ImageInput) -> Option<ImageEvidence> {
     })
 }
 
-/// `image` pinned to `image_id`'s digest (a container status's `imageID`:
-/// `repo@sha256:…`, `docker-pullable://repo@sha256:…`), so what is read is
-/// what runs; `image` itself when the status names no well-formed digest.
-pub fn pinned(image: &str, image_id: Option<&str>) -> String {
-    let digest = image_id
-        .and_then(|id| id.rsplit_once('@').map(|(_, d)| d).or(Some(id)))
-        .filter(|d| d.parse::<image::Digest>().is_ok());
+/// `image`'s repository pinned to `digest` (the repository digest a container
+/// runs), so what is read is what runs; `image` itself, tag and all, when no
+/// digest is known.
+pub fn pinned(image: &str, digest: Option<&str>) -> String {
     let Some(digest) = digest else {
         return image.to_owned();
     };
@@ -223,35 +220,20 @@ mod tests {
         let cases = [
             (
                 "reg.local:5000/agent:v1",
-                Some(format!("reg.local:5000/agent@{DIGEST}")),
                 format!("reg.local:5000/agent@{DIGEST}"),
             ),
+            ("agent", format!("agent@{DIGEST}")),
+            ("reg.local/a:v1@sha256:00", format!("reg.local/a@{DIGEST}")),
             (
-                "agent",
-                Some(format!("docker-pullable://agent@{DIGEST}")),
-                format!("agent@{DIGEST}"),
-            ),
-            (
-                "reg.local:5000/agent:v1",
-                Some(DIGEST.to_owned()),
+                "reg.local:5000/agent",
                 format!("reg.local:5000/agent@{DIGEST}"),
             ),
-            (
-                "reg.local/a:v1@sha256:00",
-                Some(format!("x@{DIGEST}")),
-                format!("reg.local/a@{DIGEST}"),
-            ),
-            // No well-formed digest: the image as written.
-            (
-                "agent:v1",
-                Some("docker.io/agent:v1@sha256:0".to_owned()),
-                "agent:v1".to_owned(),
-            ),
-            ("agent:v1", None, "agent:v1".to_owned()),
         ];
-        for (image, id, expected) in cases {
-            assert_eq!(pinned(image, id.as_deref()), expected, "{image} {id:?}");
+        for (image, expected) in cases {
+            assert_eq!(pinned(image, Some(DIGEST)), expected, "{image}");
         }
+        // No digest known: the image as written.
+        assert_eq!(pinned("agent:v1", None), "agent:v1");
     }
 
     fn entry(id: &str, image: &str) -> CatalogEntry {

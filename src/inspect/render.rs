@@ -320,6 +320,7 @@ fn json_image(image: &ImageReport) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "manifest_digest": image.manifest_digest,
+        "reference_digest": image.reference_digest,
         "platform": image.platform.to_string(),
         "risk": verdict.risk,
         "evidence": verdict.evidence,

@@ -20,6 +20,7 @@
 #![allow(dead_code)]
 
 use netdns_guard::engine::model::PodView;
+use netdns_guard::inspect::evidence::pinned;
 use netdns_guard::manifest::apply;
 use netdns_guard::{Engine, Policy};
 use serde_json::{Value, json};
@@ -104,13 +105,27 @@ fn status(
         }
         None => json!({ "running": { "startedAt": "2024-05-01T10:00:00Z" } }),
     };
-    let mut s = json!({ "name": name, "image": image, "imageID": format!("docker.io/{image}@sha256:0"),
+    let mut s = json!({ "name": name, "image": image, "imageID": image_id(image),
                         "ready": waiting.is_none(), "restartCount": restarts, "state": state });
     if let Some(code) = last_exit {
         s["lastState"] = json!({ "terminated": { "exitCode": code, "reason": "Error",
             "startedAt": "2024-05-01T09:59:00Z", "finishedAt": "2024-05-01T10:00:00Z" } });
     }
     s
+}
+
+/// The `imageID` a kubelet writes for a running `image`: its repository (no
+/// tag) and a repository digest, here a stable one made from the image's name.
+fn image_id(image: &str) -> String {
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(image.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "docker.io/{}",
+        pinned(image, Some(&format!("sha256:{hex}")))
+    )
 }
 
 struct PodSpec<'a> {

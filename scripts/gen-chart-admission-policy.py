@@ -5,7 +5,7 @@ The chart's mode admission-policy renders the objects `netdns-guard export --for
 admission-policy` writes; its policy-independent CEL is copied from that command's
 output (for the default policy, strategy env), and the parts that depend on the policy
 values are left to the helpers in _admission_policy.tpl.
-tests/chart_admission_policy.rs fails when the two drift: run this after changing
+tests/chart/admission_policy.rs fails when the two drift: run this after changing
 src/admission_policy/, then that test.
 
 Usage: cargo build && scripts/gen-chart-admission-policy.py   (needs PyYAML)
@@ -37,7 +37,7 @@ fixed=lambda n: item(n, raw(V[n]))
 head='''{{- /*
 mode admission-policy: the policy as a native MutatingAdmissionPolicy and its binding,
 the same objects as `netdns-guard export --format admission-policy --namespace
-<release namespace>` (tests/chart_admission_policy.rs compares them). The fixed CEL
+<release namespace>` (tests/chart/admission_policy.rs compares them). The fixed CEL
 below is that command's output, written by scripts/gen-chart-admission-policy.py; what depends on the policy values is built by the
 helpers in _admission_policy.tpl, the way src/admission_policy/ builds it.
 */}}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fetch promtool for the chart's alert and dashboard tests (tests/chart_day_two.rs,
-# tests/monitoring_queries.rs): `promtool check rules` and `promtool test rules`.
+# Fetch promtool for the chart's alert and dashboard tests (tests/chart/day_two.rs,
+# tests/chart/monitoring_queries.rs): `promtool check rules` and `promtool test rules`.
 #
 # promtool ships in Debian's `prometheus` package. Installing that package would
 # also set up a Prometheus server and its service, so this takes only the files:

@@ -74,6 +74,18 @@ impl Helm {
             .expect("run helm template")
     }
 
+    /// `helm template` that must fail, with `needle` in its error.
+    pub fn refuses(&self, args: &[String], needle: &str) {
+        let out = self.template_raw(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(needle),
+            "helm{} template {args:?} should fail with {needle:?}; status {}, stderr:\n{stderr}",
+            self.major,
+            out.status
+        );
+    }
+
     /// `helm template` that must succeed; the documents as JSON values.
     pub fn template(&self, args: &[String]) -> Rendered {
         let out = self.template_raw(args);

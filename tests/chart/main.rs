@@ -37,6 +37,10 @@
 //! | `remediate`          | tests: the remediation Job and CronJob variations               |
 //! | `remediate_objects`  | what each remediation variation must render, exactly            |
 //! | `match_conditions`   | tests: the matchConditions CEL against the engine               |
+//! | `admission_policy`   | tests: `mode: admission-policy` renders what `export` writes    |
+//! | `day_two`            | tests: HPA and PDB, PrometheusRule (promtool), dashboard        |
+//! | `monitoring_queries` | tests: every PromQL the chart ships names an exported series    |
+//! | `docs`               | tests: values.yaml is the one source of the chart's docs        |
 
 #![cfg(unix)]
 
@@ -47,13 +51,24 @@ mod support {
     pub mod helm;
     pub mod image_corpus;
     pub mod missing_tool;
+    pub mod monitoring;
+    pub mod promql;
+    pub mod promtool;
     pub mod scratch;
 }
+// The webhook tests' HTTPS client, for the server monitoring_queries scrapes.
+#[allow(dead_code)]
+#[path = "../webhook/harness.rs"]
+mod harness;
 
+mod admission_policy;
 mod certificates;
+mod day_two;
+mod docs;
 mod helm;
 mod lint;
 mod match_conditions;
+mod monitoring_queries;
 mod rbac;
 mod remediate;
 mod remediate_objects;

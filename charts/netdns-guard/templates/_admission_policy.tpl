@@ -2,7 +2,7 @@
 mode: webhook (default) installs the webhook server; mode: admission-policy installs
 only a native MutatingAdmissionPolicy and its binding (admission-policy.yaml). The
 CEL built here is the one `netdns-guard export --format admission-policy` writes
-(src/admission_policy/cel.rs, variables.rs); tests/chart_admission_policy.rs renders
+(src/admission_policy/cel.rs, variables.rs); tests/chart/admission_policy.rs renders
 both and compares them.
 --------------------------------------------------------------------------- */}}
 

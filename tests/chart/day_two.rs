@@ -13,36 +13,24 @@
 //!   operator looks for.
 //!
 //! All three are off by default. That every PromQL expression names only what the
-//! server exports is tests/monitoring_queries.rs. Helm comes from
-//! `scripts/install-helm.sh`, promtool from Debian's `prometheus` package; without
-//! them the tests skip, unless `NETDNS_GUARD_REQUIRE_TOOLS=1` (the test command)
-//! makes that a failure.
-
-#![cfg(unix)]
-
-mod support {
-    pub mod chart_template;
-    pub mod missing_tool;
-    pub mod scratch;
-    // Only Helm discovery is used here, not the confined command.
-    #[allow(dead_code)]
-    pub mod helm;
-    #[allow(dead_code)]
-    pub mod monitoring;
-    pub mod promtool;
-}
+//! server exports is `monitoring_queries`. promtool comes from Debian's
+//! `prometheus` package (`scripts/install-promtool.sh`); without it these tests
+//! skip, unless `NETDNS_GUARD_REQUIRE_TOOLS=1` (the test command) makes that a
+//! failure.
 
 use std::fs;
 use std::path::Path;
 
+use crate::helm::helms;
+use crate::rendered::Rendered;
+use crate::support::monitoring::{ALERTS, alerts_of, dashboard_file, dashboard_queries, rule_file};
+use crate::support::promtool::{find_promtool, promtool};
+use crate::{RELEASE, args};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde_json::{Value, json};
-use support::chart_template::{RELEASE, args, helms, of_kind, one, typed};
-use support::monitoring::{ALERTS, alerts_of, dashboard_file, dashboard_queries, rule_file};
-use support::promtool::{find_promtool, promtool};
 
 // ---------------------------------------------------------------------------
 // Off by default
@@ -51,14 +39,15 @@ use support::promtool::{find_promtool, promtool};
 fn day_two_objects_are_off_by_default() {
     for helm in helms() {
         let docs = helm.template(&[]);
-        assert!(of_kind(&docs, "HorizontalPodAutoscaler").is_empty());
-        assert!(of_kind(&docs, "PrometheusRule").is_empty());
+        assert!(docs.of_kind("HorizontalPodAutoscaler").is_empty());
+        assert!(docs.of_kind("PrometheusRule").is_empty());
         assert!(
             !docs
+                .docs
                 .iter()
                 .any(|d| d["metadata"]["labels"]["grafana_dashboard"].is_string())
         );
-        let deployment: Deployment = typed(one(&docs, "Deployment"));
+        let deployment: Deployment = Rendered::typed(docs.one("Deployment"));
         assert_eq!(deployment.spec.replicas, Some(2));
     }
 }
@@ -100,17 +89,17 @@ fn the_autoscaler_replaces_replica_count_and_keeps_the_budget() {
             "--set",
             "autoscaling.behavior.scaleDown.stabilizationWindowSeconds=600",
         ]));
-        let hpa_doc = one(&docs, "HorizontalPodAutoscaler");
+        let hpa_doc = docs.one("HorizontalPodAutoscaler");
         assert_eq!(hpa_doc["apiVersion"], "autoscaling/v2");
         // Nothing lost in a typed round trip: no misspelt field.
-        let hpa: HorizontalPodAutoscaler = typed(hpa_doc);
+        let hpa: HorizontalPodAutoscaler = Rendered::typed(hpa_doc);
         assert_eq!(
             serde_json::to_value(&hpa).unwrap()["spec"],
             hpa_doc["spec"],
             "HPA spec fields lost in a typed round trip"
         );
         let spec = hpa.spec;
-        let deployment: Deployment = typed(one(&docs, "Deployment"));
+        let deployment: Deployment = Rendered::typed(docs.one("Deployment"));
         assert_eq!(spec.scale_target_ref.kind, "Deployment");
         assert_eq!(
             spec.scale_target_ref.api_version.as_deref(),
@@ -143,7 +132,7 @@ fn the_autoscaler_replaces_replica_count_and_keeps_the_budget() {
             "webhook"
         );
 
-        let pdb: PodDisruptionBudget = typed(one(&docs, "PodDisruptionBudget"));
+        let pdb: PodDisruptionBudget = Rendered::typed(docs.one("PodDisruptionBudget"));
         let pdb_spec = pdb.spec.expect("spec");
         assert_eq!(
             serde_json::to_value(pdb_spec.min_available).unwrap(),
@@ -164,10 +153,10 @@ fn the_autoscaler_replaces_replica_count_and_keeps_the_budget() {
             "podDisruptionBudget.enabled=false",
         ]));
         assert_eq!(
-            one(&docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"],
+            docs.one("HorizontalPodAutoscaler")["spec"]["minReplicas"],
             1
         );
-        assert!(of_kind(&docs, "PodDisruptionBudget").is_empty());
+        assert!(docs.of_kind("PodDisruptionBudget").is_empty());
     }
 }
 
@@ -247,7 +236,7 @@ fn budgets_that_allow_no_eviction_are_refused() {
             &["--set-string", "podDisruptionBudget.maxUnavailable=1"][..],
         ] {
             let docs = helm.template(&args(ok));
-            one(&docs, "PodDisruptionBudget");
+            docs.one("PodDisruptionBudget");
         }
     }
 }
@@ -268,7 +257,7 @@ fn the_prometheus_rule_passes_promtool_and_its_unit_tests() {
             "--set",
             "metrics.prometheusRule.labels.release=kube-prometheus-stack",
         ]));
-        let rule = one(&docs, "PrometheusRule");
+        let rule = docs.one("PrometheusRule");
         assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
         assert_eq!(rule["metadata"]["namespace"], RELEASE);
         assert_eq!(
@@ -281,7 +270,7 @@ fn the_prometheus_rule_passes_promtool_and_its_unit_tests() {
             .collect();
         assert_eq!(names, ALERTS);
 
-        let dir = support::scratch::scratch_dir(&format!("day-two-rules{}", helm.major));
+        let dir = crate::support::scratch::scratch_dir(&format!("day-two-rules{}", helm.major));
         // promtool reads JSON as YAML; the test file names rules.yaml.
         fs::write(dir.path().join("rules.yaml"), rule_file(rule)).unwrap();
         fs::copy(
@@ -317,7 +306,7 @@ fn the_prometheus_rule_follows_its_values() {
             "--set",
             "webhook.timeoutSeconds=5",
         ]));
-        let rule = one(&docs, "PrometheusRule");
+        let rule = docs.one("PrometheusRule");
         assert_eq!(rule["metadata"]["namespace"], "monitoring");
         let alerts = alerts_of(rule);
         assert_eq!(alerts.len(), ALERTS.len() - 1);
@@ -343,7 +332,7 @@ fn the_prometheus_rule_follows_its_values() {
             "--set-json",
             "metrics.prometheusRule.latencyTimeoutFraction=0.2",
         ]));
-        let slow = alerts_of(one(&docs, "PrometheusRule"))
+        let slow = alerts_of(docs.one("PrometheusRule"))
             .into_iter()
             .find(|a| a["alert"] == "NetdnsGuardSlowAdmissions")
             .unwrap()
@@ -391,10 +380,11 @@ fn the_dashboard_config_map_carries_the_sidecar_label_and_the_dashboard() {
             "metrics.grafanaDashboard.annotations.grafana_folder=Kubernetes",
         ]));
         let doc = docs
+            .docs
             .iter()
             .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "netdns-guard-dashboard")
             .expect("dashboard ConfigMap");
-        let cm: ConfigMap = typed(doc);
+        let cm: ConfigMap = Rendered::typed(doc);
         assert_eq!(cm.metadata.namespace.as_deref(), Some("grafana"));
         let labels = cm.metadata.labels.clone().unwrap_or_default();
         assert_eq!(

@@ -8,30 +8,16 @@
 //! node and npm the tests skip, unless `NETDNS_GUARD_REQUIRE_TOOLS=1` (the test
 //! command) makes that a failure.
 
-#![cfg(unix)]
-
-mod support {
-    pub mod missing_tool;
-    pub mod scratch;
-}
-
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use crate::support::scratch::scratch_dir;
+use crate::{MANIFEST_DIR, chart_dir};
 use serde_json::Value;
-use support::scratch::scratch_dir;
 
 /// The files the script reads and writes.
 const DOC_FILES: [&str; 3] = ["values.yaml", "README.md", "values.schema.json"];
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chart_dir() -> PathBuf {
-    repo_root().join("charts/netdns-guard")
-}
 
 /// False (after a SKIP line) when node or npm is missing and the tools are optional.
 fn tools_present() -> bool {
@@ -50,7 +36,7 @@ fn tools_present() -> bool {
         return true;
     }
     let msg = format!("{missing:?} not on PATH, needed by scripts/chart-docs.sh");
-    support::missing_tool::skip_or_fail(&msg);
+    crate::support::missing_tool::skip_or_fail(&msg);
     false
 }
 
@@ -101,7 +87,7 @@ impl Run {
 
 /// Runs `scripts/chart-docs.sh [--check]` on the chart in `chart`.
 fn chart_docs(chart: &Path, check: bool) -> Run {
-    let mut cmd = Command::new(repo_root().join("scripts/chart-docs.sh"));
+    let mut cmd = Command::new(Path::new(MANIFEST_DIR).join("scripts/chart-docs.sh"));
     if check {
         cmd.arg("--check");
     }

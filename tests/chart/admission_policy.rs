@@ -3,80 +3,31 @@
 //! --format admission-policy --namespace <release namespace>` writes for the same
 //! policy values (so tests/admission_policy.rs's proof covers them), and refuses to
 //! render, naming the API version, where the cluster does not serve it.
-//!
-//! Helm comes from `scripts/install-helm.sh` as for tests/chart.rs; without it the
-//! tests skip, unless `NETDNS_GUARD_REQUIRE_TOOLS=1` makes that a failure.
 
-#![cfg(unix)]
-
-mod support {
-    pub mod missing_tool;
-    // Only Helm discovery is used here, not the confined command.
-    #[allow(dead_code)]
-    pub mod helm;
-}
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use netdns_guard::admission_policy::{self, ApiVersion, ExportOptions};
 use netdns_guard::{Engine, Policy};
 use serde_json::Value;
 
-const RELEASE: &str = "guard";
-const NAMESPACE: &str = "netdns-guard";
+use crate::NAMESPACE;
+use crate::helm::{Helm, helms};
 
-fn chart_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/netdns-guard")
+/// `helm template` with `values` as a values file and `args`, whatever its outcome.
+fn template(helm: &Helm, values: &str, args: &[&str]) -> Output {
+    helm.template_raw(&values_and(helm, values, args))
 }
 
-fn helms() -> Vec<(u8, PathBuf)> {
-    [3, 4]
-        .into_iter()
-        .filter_map(|major| support::helm::find_helm(major).map(|p| (major, p)))
-        .collect()
+/// `helm template` that must succeed: its documents.
+fn documents(helm: &Helm, values: &str, args: &[&str]) -> Vec<Value> {
+    helm.template(&values_and(helm, values, args)).docs
 }
 
-fn template(helm: &Path, dir: &Path, values: &str, args: &[&str]) -> Output {
-    let values_file = dir.join("values.yaml");
-    std::fs::write(&values_file, values).expect("values file");
-    Command::new(helm)
-        .env("HELM_CONFIG_HOME", dir.join("config"))
-        .env("HELM_DATA_HOME", dir.join("data"))
-        .env("HELM_CACHE_HOME", dir.join("cache"))
-        .env("KUBECONFIG", dir.join("no-kubeconfig"))
-        .env_remove("HELM_NAMESPACE")
-        .stdin(Stdio::null())
-        .args(["template", RELEASE])
-        .arg(chart_dir())
-        .args(["--namespace", NAMESPACE, "-f"])
-        .arg(&values_file)
-        .args(args)
-        .output()
-        .expect("run helm template")
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "netdns-guard-chart-ap-{tag}-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn documents(out: &Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "helm failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let docs: Vec<Option<Value>> = serde_saphyr::from_multiple(&text).expect("YAML");
-    docs.into_iter()
-        .flatten()
-        .filter(|d| !d.is_null())
-        .collect()
+fn values_and(helm: &Helm, values: &str, args: &[&str]) -> Vec<String> {
+    let file = helm.values_file(values);
+    let mut all = vec!["-f".to_owned(), file.display().to_string()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    all
 }
 
 /// Policy values the chart and the binary both get (containers, overrideCgo,
@@ -92,15 +43,15 @@ const POLICIES: &[&str] = &[
 
 #[test]
 fn admission_policy_mode_renders_exactly_what_export_writes() {
-    for (major, helm) in helms() {
-        let dir = temp_dir(&format!("same{major}"));
+    for helm in helms() {
+        let major = helm.major;
         for policy in POLICIES {
             for version in [ApiVersion::V1, ApiVersion::V1beta1, ApiVersion::V1alpha1] {
                 let values = format!(
                     "mode: admission-policy\nadmissionPolicy: {{apiVersion: {version}}}\npolicy: {policy}\n"
                 );
                 let api = format!("{}/MutatingAdmissionPolicy", version.api_version());
-                let docs = documents(&template(&helm, &dir, &values, &["--api-versions", &api]));
+                let docs = documents(&helm, &values, &["--api-versions", &api]);
                 let kinds: Vec<&str> = docs
                     .iter()
                     .map(|d| d["kind"].as_str().unwrap_or_default())
@@ -129,19 +80,18 @@ fn admission_policy_mode_renders_exactly_what_export_writes() {
                 assert_eq!(docs[1]["spec"]["policyName"], name);
             }
         }
-        std::fs::remove_dir_all(&dir).ok();
     }
 }
 
 #[test]
 fn admission_policy_mode_refuses_a_cluster_without_the_api() {
-    for (major, helm) in helms() {
-        let dir = temp_dir(&format!("refuse{major}"));
+    for helm in helms() {
+        let major = helm.major;
         for version in ["v1", "v1beta1", "v1alpha1"] {
             let values =
                 format!("mode: admission-policy\nadmissionPolicy: {{apiVersion: {version}}}\n");
             // Helm's built-in capabilities stand for a cluster without the API.
-            let out = template(&helm, &dir, &values, &[]);
+            let out = template(&helm, &values, &[]);
             assert!(
                 !out.status.success(),
                 "helm{major} rendered {version} without the API"
@@ -156,7 +106,6 @@ fn admission_policy_mode_refuses_a_cluster_without_the_api() {
             let other = if version == "v1" { "v1beta1" } else { "v1" };
             let out = template(
                 &helm,
-                &dir,
                 &values,
                 &[
                     "--api-versions",
@@ -170,7 +119,6 @@ fn admission_policy_mode_refuses_a_cluster_without_the_api() {
         }
         let out = template(
             &helm,
-            &dir,
             "mode: admission-policy\npolicy: {strategy: both}\n",
             &[
                 "--api-versions",
@@ -179,21 +127,20 @@ fn admission_policy_mode_refuses_a_cluster_without_the_api() {
         );
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("strategy both cannot be exported"));
-        let out = template(&helm, &dir, "mode: webhooks\n", &[]);
+        let out = template(&helm, "mode: webhooks\n", &[]);
         assert!(!out.status.success(), "the schema accepts an unknown mode");
-        std::fs::remove_dir_all(&dir).ok();
     }
 }
 
 #[test]
 fn webhook_mode_is_the_default_and_renders_no_policy() {
-    for (major, helm) in helms() {
-        let dir = temp_dir(&format!("webhook{major}"));
+    for helm in helms() {
+        let major = helm.major;
         let api = [
             "--api-versions",
             "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
         ];
-        let docs = documents(&template(&helm, &dir, "{}\n", &api));
+        let docs = documents(&helm, "{}\n", &api);
         let kinds: Vec<&str> = docs
             .iter()
             .map(|d| d["kind"].as_str().unwrap_or_default())
@@ -210,8 +157,7 @@ fn webhook_mode_is_the_default_and_renders_no_policy() {
         // Everything the webhook needs is left out in admission-policy mode, even
         // with the options that add objects switched on.
         let values = "mode: admission-policy\nremediate: {onInstall: true, cronJob: {enabled: true}}\nnetworkPolicy: {enabled: true}\nmetrics: {serviceMonitor: {enabled: true}}\n";
-        let docs = documents(&template(&helm, &dir, values, &api));
+        let docs = documents(&helm, values, &api);
         assert_eq!(docs.len(), 2, "helm{major}: {docs:?}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -8,38 +8,23 @@
 //! The server is the real binary (`serve --self-signed` on loopback), scraped after
 //! a patched, an unchanged and a malformed review, as a fresh replica would be.
 
-#![cfg(unix)]
-
-mod support {
-    #[allow(dead_code)]
-    pub mod chart_template;
-    pub mod missing_tool;
-    pub mod scratch;
-    // Only Helm discovery is used here, not the confined command.
-    #[allow(dead_code)]
-    pub mod helm;
-    pub mod monitoring;
-    pub mod promql;
-    pub mod promtool;
-}
-#[allow(dead_code)]
-#[path = "webhook/harness.rs"]
-mod harness;
-
 use std::fs;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use harness::{ApiserverConn, get_plain, pod_review};
+use crate::harness::{ApiserverConn, get_plain, pod_review};
 use promql_parser::parser;
 use serde_json::{Value, json};
-use support::chart_template::{TempDir, args, helms, one};
-use support::monitoring::{
+use tempfile::TempDir;
+
+use crate::args;
+use crate::helm::helms;
+use crate::support::monitoring::{
     ALERTS, alerts_of, dashboard_file, dashboard_queries, dashboard_variables, rule_file,
     without_grafana_variables,
 };
-use support::promql::{TARGET_LABELS, parse_exposition, unknown_names};
-use support::promtool::{find_promtool, promtool};
+use crate::support::promql::{TARGET_LABELS, parse_exposition, unknown_names};
+use crate::support::promtool::{find_promtool, promtool};
 
 /// The real binary, `serve --self-signed` on loopback; killed on drop.
 struct Served {
@@ -51,7 +36,7 @@ struct Served {
 
 impl Served {
     fn start() -> Self {
-        let dir = support::scratch::scratch_dir("day-two-serve");
+        let dir = crate::support::scratch::scratch_dir("day-two-serve");
         let port = |()| {
             std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -151,7 +136,7 @@ async fn every_expression_parses_and_names_only_what_the_server_exports() {
 
     // Every expression, with where it comes from.
     let docs = helm.template(&args(&["--set", "metrics.prometheusRule.enabled=true"]));
-    let rule = one(&docs, "PrometheusRule");
+    let rule = docs.one("PrometheusRule");
     let mut exprs: Vec<(String, String)> = alerts_of(rule)
         .iter()
         .map(|a| {
@@ -177,7 +162,7 @@ async fn every_expression_parses_and_names_only_what_the_server_exports() {
 
     // promtool parses them all: the rules as they are, the dashboard's as
     // recording rules of a scratch rule file.
-    let dir = support::scratch::scratch_dir("day-two-promql");
+    let dir = crate::support::scratch::scratch_dir("day-two-promql");
     fs::write(dir.path().join("alerts.yaml"), rule_file(rule)).unwrap();
     promtool(
         &promtool_bin,

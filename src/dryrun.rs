@@ -336,7 +336,8 @@ fn render_yaml(processed: &[Processed<'_>]) -> String {
                 to_yaml(&p.document.value)
             ),
         };
-        if !out.is_empty() && !out.ends_with('\n') {
+        // A verbatim document ends with its own line break, whichever kind.
+        if !out.is_empty() && !out.ends_with(['\n', '\r']) {
             out.push('\n');
         }
         let starts_with_marker = text.starts_with("---");
@@ -351,7 +352,8 @@ fn render_yaml(processed: &[Processed<'_>]) -> String {
 /// The comment lines a document starts with (Helm's `# Source: …` among them),
 /// kept when the document itself has to be rewritten.
 fn leading_comments(raw: &str) -> String {
-    raw.lines()
+    stream::lines(raw)
+        .map(|l| l.trim_end_matches(['\n', '\r']))
         .take_while(|l| {
             let t = l.trim();
             t.is_empty() || t.starts_with('#') || t == "---"

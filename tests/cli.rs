@@ -193,6 +193,30 @@ fn stdin_and_files_mix_in_command_line_order() {
     assert_eq!(kinds, ["\"loggie\"", "\"fluent-bit\""]);
 }
 
+/// A stream saved with old Mac line endings (a lone CR, a YAML line break) is cut
+/// at its markers like any other: the pod is patched with its leading comment
+/// kept once, and the untouched document is written back byte for byte.
+#[test]
+fn a_stream_with_lone_cr_line_breaks_is_read_document_by_document() {
+    let pod = "# Source: agent/templates/pod.yaml\rapiVersion: v1\rkind: Pod\rmetadata:\r  name: a\rspec:\r  containers:\r  - name: c\r    image: grafana/promtail:2.9.0\r";
+    let config = "---\rapiVersion: v1\rkind: ConfigMap\rmetadata:\r  name: b\rdata:\r  k: v\r";
+    let out = dry_run(&[], Some(format!("{pod}{config}").as_bytes()));
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    assert_eq!(docs.len(), 2, "{text:?}");
+    let container = &docs[0]["spec"]["containers"][0];
+    assert_eq!(godebug_of(container), ["netdns=go"], "{text:?}");
+    assert_eq!(docs[1]["data"]["k"], "v");
+    assert_eq!(
+        text.matches("# Source: agent/templates/pod.yaml\n").count(),
+        1,
+        "{text:?}"
+    );
+    assert!(text.ends_with(config), "{text:?}");
+}
+
 // --- errors ------------------------------------------------------------------
 
 /// A stream whose third document (line 9) is broken.

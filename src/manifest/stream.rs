@@ -186,7 +186,7 @@ pub fn split_yaml(text: &str) -> Vec<(usize, &str)> {
     let mut start_line = 1;
     let mut has_content = false;
     let mut offset = 0;
-    for (number, line) in text.split_inclusive('\n').enumerate() {
+    for (number, line) in lines(text).enumerate() {
         let line_number = number + 1;
         if is_document_start(line) && has_content {
             documents.push((start_line, &text[start..offset]));
@@ -208,17 +208,46 @@ pub fn split_yaml(text: &str) -> Vec<(usize, &str)> {
     documents
 }
 
+/// The lines of `text`, each with its line break. A break is `\n`, `\r\n` or a
+/// lone `\r`, as YAML counts them: a file saved with old Mac line endings is
+/// still cut at its markers, and its errors name the right line.
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let from = start;
+        let mut end = bytes.len();
+        if let Some(at) = bytes[from..].iter().position(|&b| b == b'\n' || b == b'\r') {
+            let at = from + at;
+            end = if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+                at + 2
+            } else {
+                at + 1
+            };
+        }
+        start = end;
+        // Cut only after ASCII bytes, so always on a char boundary.
+        Some(&text[from..end])
+    })
+}
+
 /// `---` at column 0 followed by a space, tab, newline or the end of the text.
 fn is_document_start(line: &str) -> bool {
     line.strip_prefix("---")
         .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\n', '\r']))
 }
 
-/// 1-based line number of a byte offset.
+/// 1-based line number of a byte offset (line breaks as [`lines`] counts them).
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    lines(&text[..end])
+        .filter(|l| l.ends_with(['\n', '\r']))
         .count()
         + 1
 }
@@ -270,6 +299,32 @@ mod tests {
     fn markers_need_a_separator_after_the_dashes() {
         assert_eq!(split_yaml("a: 1\n----\nb: 2\n").len(), 1);
         assert_eq!(split_yaml("a: 1\n---\r\nb: 2\n").len(), 2);
+    }
+
+    #[test]
+    fn every_yaml_line_break_cuts_lines() {
+        // Old Mac line endings (a lone CR) are line breaks in YAML, too.
+        assert_eq!(
+            split_yaml("a: 1\r---\rb: 2\r"),
+            [(1, "a: 1\r"), (2, "---\rb: 2\r")]
+        );
+        assert_eq!(
+            split_yaml("a: 1\r\n---\r\nb: 2\r\n"),
+            [(1, "a: 1\r\n"), (2, "---\r\nb: 2\r\n")]
+        );
+        let text = "a\rb\r\nc\nd";
+        let starts: Vec<usize> = [0, 2, 5, 7].into_iter().map(|o| line_of(text, o)).collect();
+        assert_eq!(starts, [1, 2, 3, 4]);
+        // An offset inside a multi-byte character counts from its start.
+        assert_eq!(line_of("é\nx", 1), 1);
+    }
+
+    #[test]
+    fn an_old_mac_file_reads_as_its_documents_and_names_its_lines() {
+        let docs = parse("mac.yaml", "a: 1\r---\rb: 2\r").unwrap();
+        assert_eq!(docs.len(), 2);
+        let err = parse("mac.yaml", "a: 1\r---\rb: [1\rc: 3\r").unwrap_err();
+        assert_eq!((err.index, err.line), (2, 4), "{err}");
     }
 
     #[test]

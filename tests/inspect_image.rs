@@ -458,6 +458,15 @@ fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
     let whole = Value::from(index_digest);
     assert_eq!(reference_digests("all"), [whole.clone(), whole]);
 
+    // `-o policy` reads every platform unless told otherwise: what it writes
+    // must speak for the whole index.
+    let out = inspect(&["-o", "policy", &input], &cache);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let policy = text(&out);
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert!(policy.contains(&format!(" {platform} sha256:")), "{policy}");
+    }
+
     let out = inspect(&["--platform", "linux/s390x", &input], &cache);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("linux/s390x"), "{}", text(&out));

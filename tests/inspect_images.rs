@@ -66,6 +66,9 @@ struct Lab {
     cgo_layer: Digest,
     /// The manifest digest of `agents/pure:v1`.
     pure_digest: String,
+    /// The index digest of `agents/multi:v1`: the pure-Go build for linux/amd64
+    /// and linux/arm64, what a node's `imageID` names for a pod that pulled the tag.
+    multi_index: String,
 }
 
 impl Lab {
@@ -74,6 +77,7 @@ impl Lab {
         let pure = lab_binary("nocgo")?;
         let registry = TestRegistry::start(RegistryMode::TlsBasicAuth)?;
         let (pushed, cgo_layer) = push_agent(&registry, "agents/cgo", &cgo);
+        let multi = push_multi_platform(&registry, "agents/multi", &pure);
         let (pure, _) = push_agent(&registry, "agents/pure", &pure);
         Some(Lab {
             registry,
@@ -81,6 +85,7 @@ impl Lab {
             cgo_digest: pushed["digest"].as_str().unwrap().to_owned(),
             cgo_layer,
             pure_digest: pure["digest"].as_str().unwrap().to_owned(),
+            multi_index: multi["digest"].as_str().unwrap().to_owned(),
         })
     }
 
@@ -119,20 +124,41 @@ fn lab_binary(variant: &str) -> Option<Vec<u8>> {
 /// Pushes an image whose entrypoint is `binary` at `/usr/bin/agent`, as
 /// `repository:v1`; returns its descriptor and its layer's digest.
 fn push_agent(registry: &TestRegistry, repository: &str, binary: &[u8]) -> (Value, Digest) {
+    let image = agent_image(binary, "amd64");
+    let digest = Digest::of(&image.layers[0].bytes);
+    (registry.push_image(repository, "v1", &image), digest)
+}
+
+/// Pushes `binary` as `repository:v1`, an OCI index of linux/amd64 and
+/// linux/arm64 images; returns the index's descriptor.
+fn push_multi_platform(registry: &TestRegistry, repository: &str, binary: &[u8]) -> Value {
+    let images: Vec<Value> = ["amd64", "arm64"]
+        .into_iter()
+        .map(|arch| {
+            registry.push_image(
+                repository,
+                &format!("v1-{arch}"),
+                &agent_image(binary, arch),
+            )
+        })
+        .collect();
+    registry.push_index(repository, "v1", Format::Oci, &images)
+}
+
+/// An OCI image for `arch` whose one gzip layer holds `binary` at
+/// `/usr/bin/agent`, its entrypoint.
+fn agent_image(binary: &[u8], arch: &str) -> ImageSpec {
     let tar = tar_of(&[Entry::exe("usr/bin/agent", binary.to_vec())]);
-    let layer = pack(&tar, Packing::Gzip);
-    let digest = Digest::of(&layer);
-    let image = ImageSpec {
+    ImageSpec {
         format: Format::Oci,
-        arch: "amd64".into(),
+        arch: arch.into(),
         variant: None,
         entrypoint: vec!["/usr/bin/agent".into()],
         layers: vec![LayerSpec {
-            bytes: layer,
+            bytes: pack(&tar, Packing::Gzip),
             compression: Compression::Gzip,
         }],
-    };
-    (registry.push_image(repository, "v1", &image), digest)
+    }
 }
 
 /// The binary with `args`, a private HOME, docker config directory and
@@ -413,7 +439,8 @@ fn pull_secret(name: &str, docker_config: &Value) -> Value {
 /// `cgo-config-id` the same tag with only a config digest in its status (as
 /// containerd reports an image it has no repository digest for), `pure-agent`
 /// through its service account's Secret (its status names the digest it runs),
-/// `pure-pending` that tag with no digest yet, `locked` names a Secret the
+/// `pure-pending` that tag with no digest yet, `multi-agent` a multi-platform
+/// pure-Go image whose status names its index, `locked` names a Secret the
 /// scanner may not read, `gone` runs an image the registry lost.
 fn load_cluster(api: &FakeApiServer, lab: &Lab) {
     let path = |kind: &str, name: &str| format!("/api/v1/namespaces/{NS}/{kind}/{name}");
@@ -453,7 +480,22 @@ fn load_cluster(api: &FakeApiServer, lab: &Lab) {
             puller.clone(),
             Some(&pure_running),
         ),
-        pod("pure-pending", &lab.reference("agents/pure"), puller, None),
+        pod(
+            "pure-pending",
+            &lab.reference("agents/pure"),
+            puller.clone(),
+            None,
+        ),
+        pod(
+            "multi-agent",
+            &lab.reference("agents/multi"),
+            puller,
+            Some(&format!(
+                "{}/agents/multi@{}",
+                lab.registry.host(),
+                lab.multi_index
+            )),
+        ),
         pod(
             "locked",
             &lab.reference("agents/locked"),
@@ -478,8 +520,9 @@ async fn cluster_of(lab: &Lab) -> FakeApiServer {
 }
 
 /// An inspector trusting the test CA and nothing else: no docker config, so
-/// every credential comes from the pods' Secrets.
-fn inspector(lab: &Lab, cache: &Path) -> Inspector {
+/// every credential comes from the pods' Secrets. It reads `platform` of a
+/// multi-platform image.
+fn inspector(lab: &Lab, cache: &Path, platform: PlatformChoice) -> Inspector {
     let options = RegistryOptions {
         extra_ca: vec![lab.ca()],
         timeouts: Timeouts {
@@ -491,7 +534,7 @@ fn inspector(lab: &Lab, cache: &Path) -> Inspector {
     Inspector {
         registry: Registry::new(&options).unwrap(),
         image: ImageOptions {
-            platform: PlatformChoice::default(),
+            platform,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             cache: Some(Cache::new(cache)),
         },
@@ -521,7 +564,9 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
     let plain = scan::run(&ctx, &engine, &options).await.unwrap();
     assert!(plain.groups.is_empty(), "{}", scan::render_json(&plain));
 
-    let report = inspect_images::run(&ctx, &engine, &options, inspector(&lab, dir.path()))
+    // One platform of a multi-platform image, as `--platform linux/amd64` reads.
+    let one_platform = inspector(&lab, dir.path(), PlatformChoice::default());
+    let report = inspect_images::run(&ctx, &engine, &options, one_platform)
         .await
         .unwrap();
     let json = scan::render_json(&report);
@@ -581,10 +626,16 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
     let reports = report.others.known_agents.values().sum::<usize>();
     assert_eq!(reports, 1, "only pure-agent matched an entry: {json}");
 
-    // A Secret the scanner may not read, and an image the registry lost, are
-    // warnings naming them; the scan completed.
+    // A Secret the scanner may not read, an image the registry lost, and a
+    // pure-Go image read for one platform of the index its pod runs, are
+    // warnings naming them; the scan completed. (That pod stays unknown:
+    // `a_multi_platform_image_is_judged_by_a_reading_of_every_platform`.)
     let warnings = report.warnings.join("\n");
     for expected in [
+        format!(
+            "image {}: only linux/amd64 of a multi-platform index read",
+            lab.reference("agents/multi")
+        ),
         "apps/locked: pull secret locked:".to_owned(),
         format!("image {} not inspected:", lab.reference("agents/locked")),
         format!("image {} not inspected:", lab.reference("agents/gone")),
@@ -596,11 +647,11 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
     }
     assert!(warnings.contains("not found"), "{warnings}");
     assert!(!warnings.contains("agents/cgo"), "{warnings}");
-    assert_eq!(report.pods_listed, 7);
+    assert_eq!(report.pods_listed, 8);
 
-    // Every image read is listed with its evidence, the safe one too; each
-    // image is read by the digest that runs, and by tag for the pods whose
-    // status names none.
+    // Every image read is listed with its evidence, the safe ones too, in the
+    // order of the pods that asked; each image is read by the digest that
+    // runs, and by tag for the pods whose status names none.
     let read: Vec<(&str, ImageRisk)> = report
         .inspected
         .iter()
@@ -612,12 +663,49 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
         [
             (cgo.as_str(), ImageRisk::AtRisk),
             (cgo.as_str(), ImageRisk::AtRisk),
+            (lab.reference("agents/multi").as_str(), ImageRisk::Safe),
             (pure.as_str(), ImageRisk::Safe),
-            (pure.as_str(), ImageRisk::Safe)
+            (pure.as_str(), ImageRisk::Safe),
         ],
         "{json}"
     );
+    // The table names what was pulled: the tag, or the repository at the
+    // digest a pod runs.
     assert!(table.contains(&format!("  {pure}: safe: ")), "{table}");
+    let pinned = format!(
+        "{}/agents/pure@{}: safe: ",
+        lab.registry.host(),
+        lab.pure_digest
+    );
+    assert!(table.contains(&pinned), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_platform_image_is_judged_by_a_reading_of_every_platform() {
+    let Some(lab) = Lab::start() else { return };
+    let dir = scratch_dir("scan-inspect-images-all");
+    let api = cluster_of(&lab).await;
+    let ctx = Ctx::new(api.client(NS));
+    let engine = Engine::new(Policy::default()).unwrap();
+    let options = ScanOptions::new(Scope::Namespace(NS.into()));
+    let every_platform = inspector(&lab, dir.path(), PlatformChoice::All);
+    let report = inspect_images::run(&ctx, &engine, &options, every_platform)
+        .await
+        .unwrap();
+    let json = scan::render_json(&report);
+
+    // Both platforms were read and are pure Go, so the entry is pinned to the
+    // index too, and the pod whose status names the index matches it.
+    let multi = format!("{}/agents/multi (not at risk)", lab.registry.host());
+    assert_eq!(report.others.known_agents.get(&multi), Some(&1), "{json}");
+    let warnings = report.warnings.join("\n");
+    assert!(!warnings.contains("agents/multi"), "{warnings}");
+    let read = report
+        .inspected
+        .iter()
+        .find(|i| i.image == lab.reference("agents/multi"))
+        .expect("the multi-platform image was read");
+    assert_eq!(read.risk, ImageRisk::Safe, "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -661,4 +749,11 @@ async fn the_scan_command_takes_the_flags_and_exits_1_for_the_image_at_risk() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("pull secret locked"), "{stderr}");
+    // Every platform is read by default: the multi-platform image is judged.
+    assert!(
+        !stderr.contains("of a multi-platform index read"),
+        "{stderr}"
+    );
+    let multi = format!("{}/agents/multi (not at risk)", lab.registry.host());
+    assert_eq!(report["others"]["knownAgents"][&multi], 1, "{report}");
 }

@@ -127,7 +127,7 @@ fn learn(engine: &Engine, sources: &[dryrun::Source], inspector: &Inspector) -> 
         .map(|image| ImageJob::named(image))
         .collect();
     let inputs = inspector.inspect_all(&jobs);
-    for warning in evidence::failures(&inputs) {
+    for warning in evidence::warnings(&inputs) {
         eprintln!("warning: {warning}");
     }
     evidence::engine_with(engine, &evidence::catalog_entries(&inputs))

@@ -68,8 +68,10 @@ pub struct Args {
     max_file_bytes: u64,
 
     /// Platform of a multi-platform image: os/arch[/variant], or `all`.
-    #[arg(long, default_value = "linux/amd64", value_name = "PLATFORM")]
-    platform: PlatformChoice,
+    /// Default: `all` with `-o policy` (an entry pinned to an index must
+    /// speak for every platform in it), linux/amd64 otherwise.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<PlatformChoice>,
 
     /// Neither read nor write the findings cache
     /// ($XDG_CACHE_HOME/netdns-guard, else ~/.cache/netdns-guard).
@@ -92,7 +94,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let pulls = inputs.iter().any(|i| matches!(i, Input::Registry(_)));
     let options = Options {
         max_file_bytes: args.max_file_bytes,
-        platform: args.platform,
+        platform: args.platform.unwrap_or(match args.output {
+            Output::Policy => PlatformChoice::All,
+            _ => PlatformChoice::default(),
+        }),
         cache: cache(args.no_cache, args.cache_dir),
         registry: pulls.then(|| args.registry.registry()).transpose()?,
     };

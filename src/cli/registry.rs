@@ -64,8 +64,10 @@ pub struct InspectImagesArgs {
     pub registry: RegistryArgs,
 
     /// Platform read of a multi-platform image: os/arch[/variant], or `all`
-    /// (the worst verdict counts).
-    #[arg(long, default_value = "linux/amd64", value_name = "PLATFORM")]
+    /// (the worst verdict counts). `all` by default: a container's imageID,
+    /// and an image pinned by digest, name the whole index, and only a reading
+    /// of every platform in it can speak for that digest.
+    #[arg(long, default_value = "all", value_name = "PLATFORM")]
     pub platform: PlatformChoice,
 
     /// Neither read nor write the findings cache.

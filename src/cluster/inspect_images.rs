@@ -42,7 +42,7 @@ pub async fn run(
     let listing = inventory::list_pods(ctx, &options.scope, None, options.chunk_size).await?;
     let (jobs, mut warnings) = unknown_images(ctx, engine, &listing).await?;
     let inputs = inspect(inspector, jobs).await;
-    warnings.extend(evidence::failures(&inputs));
+    warnings.extend(evidence::warnings(&inputs));
     let entries = evidence::catalog_entries(&inputs);
     let learnt = match evidence::engine_with(engine, &entries) {
         Ok(learnt) => learnt,
@@ -153,10 +153,11 @@ async fn inspect(inspector: Inspector, jobs: Vec<ImageJob>) -> Vec<ImageInput> {
 }
 
 /// Puts each image's evidence beside the containers running it, and lists
-/// every image read. A container's evidence is the image read for it: its
-/// image pinned to the digest it runs, as the job was pulled, so a pending pod
-/// of the same tag, or a pod on another digest of it, is not shown evidence
-/// read from someone else's build.
+/// every image read. A container's evidence is the read made for it: what its
+/// image pinned to the digest it runs (or its tag, with no digest) pulls, the
+/// key jobs are told apart by. A pending pod of the same tag, or a pod on
+/// another digest of it, is not shown evidence read from someone else's build;
+/// another tag of one digest shares its read.
 fn attach(report: &mut ScanReport, inputs: &[ImageInput]) {
     report.inspected = inputs.iter().filter_map(evidence::image_evidence).collect();
     let containers = report
@@ -172,7 +173,7 @@ fn attach(report: &mut ScanReport, inputs: &[ImageInput]) {
         let read = report
             .inspected
             .iter()
-            .find(|found| found.image == image && found.reference == pull);
+            .find(|found| found.reference == pull);
         container.inspected = read.cloned();
     }
 }

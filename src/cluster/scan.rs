@@ -499,7 +499,9 @@ pub fn summary(report: &ScanReport) -> String {
         let _ = writeln!(out, "Images inspected:");
     }
     for image in &report.inspected {
-        let _ = writeln!(out, "  {}: {}", image.image, image.evidence);
+        // What was pulled: two reads of one image (by the digest a pod runs,
+        // by tag for a pod with none) are two lines that say which is which.
+        let _ = writeln!(out, "  {}: {}", image.reference, image.evidence);
     }
     let managed: Vec<&OwnerGroup> = report
         .groups

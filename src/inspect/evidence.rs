@@ -22,7 +22,7 @@ use crate::engine::{Engine, EngineError};
 use super::ImageInput;
 use super::image::registry::{CredentialsSource, Registry};
 use super::image::{self, ImageOptions, ImageRisk};
-use super::policy::{pinned_first, policy_entry};
+use super::policy::{pinned_first, policy_entry, unpinned_index};
 
 /// Images pulled at once unless told otherwise: enough to hide a registry's
 /// latency, few enough not to flood it or the machine.
@@ -141,14 +141,22 @@ pub fn engine_with(engine: &Engine, entries: &[CatalogEntry]) -> Result<Engine, 
     Engine::new(policy)
 }
 
-/// One warning per image that could not be read: the image and why.
-pub fn failures(inputs: &[ImageInput]) -> Vec<String> {
+/// One warning per image that could not be read (the image and why), and per
+/// safe image read for fewer platforms than its index holds (the containers that
+/// run the index stay unknown, see [`unpinned_index`]).
+pub fn warnings(inputs: &[ImageInput]) -> Vec<String> {
     inputs
         .iter()
         .filter_map(|input| {
-            let error = input.outcome.as_ref().err()?;
             let name = input.image_name.as_deref().unwrap_or(&input.input);
-            Some(format!("image {name} not inspected: {error}"))
+            match &input.outcome {
+                Err(error) => Some(format!("image {name} not inspected: {error}")),
+                Ok(images) => {
+                    let safe = image_evidence(input).is_some_and(|e| e.risk == ImageRisk::Safe);
+                    let note = unpinned_index(images).filter(|_| safe)?;
+                    Some(format!("image {name}: {note}"))
+                }
+            }
         })
         .collect()
 }

@@ -198,6 +198,9 @@ fn entry_of(
             "safe: pinned to the digests read; other tags of {repository} may be cgo \
              builds and stay with the rest of the catalog"
         ));
+        if let Some(note) = unpinned_index(images) {
+            comments.push(note);
+        }
         (
             format!("{read_from}; pinned to the digests read, as other builds may use cgo"),
             pinned_patterns(&repository, images),
@@ -233,6 +236,22 @@ fn pinned_patterns(repository: &str, images: &[ImageReport]) -> Vec<String> {
     seen.into_iter()
         .map(|digest| format!("{repository}@{digest}"))
         .collect()
+}
+
+/// Why a safe reading cannot speak for the index it came from, when it cannot:
+/// some platforms of a multi-platform image were not read (`--platform` named
+/// one), so the index's digest is not pinned, and a pod that names it (as a
+/// tag's `imageID` does) is not matched by the entry.
+pub fn unpinned_index(images: &[ImageReport]) -> Option<String> {
+    if images.is_empty() || images.iter().all(|i| i.reference_digest.is_some()) {
+        return None;
+    }
+    let read: Vec<String> = images.iter().map(|i| i.platform.to_string()).collect();
+    Some(format!(
+        "only {} of a multi-platform index read: the index's digest is not pinned, so \
+         containers that run it stay unknown (--platform all reads every platform)",
+        read.join(", ")
+    ))
 }
 
 /// The policy file's spelling of a risk.
@@ -306,9 +325,17 @@ mod tests {
         let mut amd64_only = report(b"index", b"amd64");
         amd64_only.reference_digest = None;
         assert_eq!(
-            pinned_patterns(repo, &[amd64_only]),
+            pinned_patterns(repo, &[amd64_only.clone()]),
             [format!("{repo}@{}", Digest::of(b"amd64"))]
         );
+        // ... and says so; a whole reading has nothing to say.
+        let note = unpinned_index(&[amd64_only]).expect("a note");
+        assert!(
+            note.starts_with("only linux/amd64 of a multi-platform index read"),
+            "{note}"
+        );
+        assert_eq!(unpinned_index(&images), None);
+        assert_eq!(unpinned_index(&[]), None);
     }
 
     fn learnt(id: &str, images: &[&str]) -> PolicyEntry {

@@ -631,6 +631,17 @@ fn damaged_layers_exit_2_name_the_image_and_the_fault_and_cache_nothing() {
     layer.raw = Some(corrupt);
     cases.push((one_layer_image(dir, "corrupt-gzip", layer).0, "deflate"));
 
+    // A zstd frame that asks for a 128 MiB window (what `zstd --ultra -22`
+    // writes): the decoder would keep that much history in memory.
+    let mut wide = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88];
+    wide.extend_from_slice(&[0x01, 0x00, 0x00]);
+    let mut layer = Layer::new(Packing::Zstd, a_script());
+    layer.raw = Some(wide);
+    cases.push((
+        one_layer_image(dir, "zstd-window", layer).0,
+        "asks for a 128 MiB window, over the 64 MiB",
+    ));
+
     let traversal = vec![Entry::RawName {
         name: b"../../etc/cron.d/evil".to_vec(),
         bytes: b"* * * * * root sh".to_vec(),

@@ -551,24 +551,35 @@ fn find<'r>(report: &'r ScanReport, name: &str) -> &'r PodFinding {
         .unwrap_or_else(|| panic!("{name} not in the report: {}", scan::render_json(report)))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scan_inspect_images_turns_unknown_images_into_evidence() {
-    let Some(lab) = Lab::start() else { return };
-    let dir = scratch_dir("scan-inspect-images");
-    let api = cluster_of(&lab).await;
+/// A scan of [`load_cluster`]'s namespace under the built-in catalog: plain
+/// with no platform, else with `--inspect-images` reading `platform`.
+async fn scan_lab(lab: &Lab, scratch: &str, platform: Option<PlatformChoice>) -> ScanReport {
+    let dir = scratch_dir(scratch);
+    let api = cluster_of(lab).await;
     let ctx = Ctx::new(api.client(NS));
     let engine = Engine::new(Policy::default()).unwrap();
     let options = ScanOptions::new(Scope::Namespace(NS.into()));
+    let report = match platform {
+        None => scan::run(&ctx, &engine, &options).await,
+        Some(platform) => {
+            let inspector = inspector(lab, dir.path(), platform);
+            inspect_images::run(&ctx, &engine, &options, inspector).await
+        }
+    };
+    report.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_inspect_images_turns_unknown_images_into_evidence() {
+    let Some(lab) = Lab::start() else { return };
 
     // Without inspection the catalog knows none of them: nothing is targeted.
-    let plain = scan::run(&ctx, &engine, &options).await.unwrap();
+    let plain = scan_lab(&lab, "scan-plain", None).await;
     assert!(plain.groups.is_empty(), "{}", scan::render_json(&plain));
 
     // One platform of a multi-platform image, as `--platform linux/amd64` reads.
-    let one_platform = inspector(&lab, dir.path(), PlatformChoice::default());
-    let report = inspect_images::run(&ctx, &engine, &options, one_platform)
-        .await
-        .unwrap();
+    let one_platform = Some(PlatformChoice::default());
+    let report = scan_lab(&lab, "scan-inspect-images", one_platform).await;
     let json = scan::render_json(&report);
 
     // The cgo build, pulled by the digest that runs with the pod's own Secret,
@@ -683,15 +694,7 @@ async fn scan_inspect_images_turns_unknown_images_into_evidence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_platform_image_is_judged_by_a_reading_of_every_platform() {
     let Some(lab) = Lab::start() else { return };
-    let dir = scratch_dir("scan-inspect-images-all");
-    let api = cluster_of(&lab).await;
-    let ctx = Ctx::new(api.client(NS));
-    let engine = Engine::new(Policy::default()).unwrap();
-    let options = ScanOptions::new(Scope::Namespace(NS.into()));
-    let every_platform = inspector(&lab, dir.path(), PlatformChoice::All);
-    let report = inspect_images::run(&ctx, &engine, &options, every_platform)
-        .await
-        .unwrap();
+    let report = scan_lab(&lab, "scan-inspect-images-all", Some(PlatformChoice::All)).await;
     let json = scan::render_json(&report);
 
     // Both platforms were read and are pure Go, so the entry is pinned to the

@@ -475,7 +475,13 @@ fn a_multi_platform_index_gives_the_platform_asked_for_or_all() {
 /// An OCI layout at `dir` of one image, tagged `tag`, whose one layer
 /// (packed `packing`) holds the lab binary `name` at `path`, its entrypoint.
 fn one_binary_layout(dir: &Path, packing: Packing, path: &str, name: &str, tag: &str) -> String {
-    let entry = Entry::exe(path.trim_start_matches('/'), binary(name));
+    one_file_layout(dir, packing, path, binary(name), tag)
+}
+
+/// An OCI layout at `dir` of one image, tagged `tag`, whose one layer holds
+/// the executable `bytes` at `path`, its entrypoint; returns the manifest digest.
+fn one_file_layout(dir: &Path, packing: Packing, path: &str, bytes: Vec<u8>, tag: &str) -> String {
+    let entry = Entry::exe(path.trim_start_matches('/'), bytes);
     let mut layout = OciLayout::new(dir);
     let (desc, _) = layout.image(&Image::new(vec![Layer::new(packing, vec![entry])], &[path]));
     let digest = desc["digest"].as_str().unwrap().to_owned();
@@ -688,7 +694,7 @@ fn damaged_layers_exit_2_name_the_image_and_the_fault_and_cache_nothing() {
 
 /// Pods running the images: the at-risk one by tag; the pure-Go one by its
 /// manifest digest `quiet`, by tag alone, and by another digest.
-fn deployment(quiet: &str) -> String {
+fn deployment(quiet: &str, shell: &str) -> String {
     format!(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -713,6 +719,8 @@ spec:
           image: registry.local:5000/agents/quiet@sha256:0000000000000000000000000000000000000000000000000000000000000000
         - name: other
           image: registry.local:5000/agents/unlisted:v1
+        - name: shell
+          image: registry.local:5000/agents/shell@{shell}
 "#
     )
 }
@@ -744,6 +752,15 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
         "lookup-go1.23-netgo",
         "registry.local:5000/agents/quiet:v1",
     );
+    // An image with no Go in it: a shell script is its program.
+    let scripted = dir.path().join("shell");
+    let shell = one_file_layout(
+        &scripted,
+        Packing::Gzip,
+        "/usr/bin/run",
+        b"#!/bin/sh\nexec sleep infinity\n".to_vec(),
+        "registry.local:5000/agents/shell:v1",
+    );
 
     let out = inspect(
         &[
@@ -751,6 +768,7 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
             "policy",
             archive.to_str().unwrap(),
             oci.to_str().unwrap(),
+            scripted.to_str().unwrap(),
         ],
         &cache,
     );
@@ -765,6 +783,10 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
         &format!("        - \"registry.local:5000/agents/quiet@{quiet}\"\n"),
         "    # safe: pinned to the digests read; other tags of registry.local:5000/agents/quiet",
         "    # at risk: every tag of registry.local:5000/agents/loggie",
+        // No Go at all withholds the fix as pure Go does: pinned too.
+        "      risk: not-go\n",
+        &format!("        - \"registry.local:5000/agents/shell@{shell}\"\n"),
+        "    # not Go: pinned to the digests read; other tags of registry.local:5000/agents/shell",
     ] {
         assert!(policy.contains(line), "policy lacks {line:?}:\n{policy}");
     }
@@ -786,7 +808,7 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
     let policy_file = dir.path().join("policy.yaml");
     fs::write(&policy_file, &policy).unwrap();
     let manifests = dir.path().join("deployment.yaml");
-    fs::write(&manifests, deployment(&quiet)).unwrap();
+    fs::write(&manifests, deployment(&quiet, &shell)).unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_netdns-guard"))
         .args(["dry-run", "-o", "report-json", "--config"])
@@ -816,5 +838,9 @@ fn policy_output_fed_to_dry_run_classifies_pods_running_the_image() {
         assert_eq!(containers[i]["name"], name, "{report}");
         assert_eq!(containers[i]["verdict"], "unknown", "{report}");
     }
+    // The build read with no Go in it is not at risk, by its digest.
+    assert_eq!(containers[5]["name"], "shell", "{report}");
+    assert_eq!(containers[5]["verdict"], "not-at-risk", "{report}");
+    assert_eq!(containers[5]["target"], false);
     assert_eq!(report[0]["changed"], true);
 }

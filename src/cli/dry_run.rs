@@ -150,6 +150,17 @@ mod tests {
     }
 
     #[test]
+    fn image_flags_without_inspect_images_are_refused_not_ignored() {
+        for flag in [&["--platform", "linux/arm64"][..], &["--no-cache"]] {
+            let args = [&["netdns-guard", "dry-run"][..], flag].concat();
+            let error = Cli::try_parse_from(&args).expect_err("refused");
+            assert!(error.to_string().contains("--inspect-images"), "{error}");
+            let with = [&args[..], &["--inspect-images"]].concat();
+            Cli::try_parse_from(&with).expect("accepted with --inspect-images");
+        }
+    }
+
+    #[test]
     fn every_output_maps_to_its_own_format() {
         for &output in Output::value_variants() {
             assert_eq!(Output::from(OutputFormat::from(output)), output);

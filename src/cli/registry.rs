@@ -67,11 +67,16 @@ pub struct InspectImagesArgs {
     /// (the worst verdict counts). `all` by default: a container's imageID,
     /// and an image pinned by digest, name the whole index, and only a reading
     /// of every platform in it can speak for that digest.
-    #[arg(long, default_value = "all", value_name = "PLATFORM")]
+    #[arg(
+        long,
+        default_value = "all",
+        value_name = "PLATFORM",
+        requires = "inspect_images"
+    )]
     pub platform: PlatformChoice,
 
     /// Neither read nor write the findings cache.
-    #[arg(long)]
+    #[arg(long, requires = "inspect_images")]
     pub no_cache: bool,
 
     /// Keep the findings cache here ($XDG_CACHE_HOME/netdns-guard by default).

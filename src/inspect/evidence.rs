@@ -142,7 +142,7 @@ pub fn engine_with(engine: &Engine, entries: &[CatalogEntry]) -> Result<Engine, 
 }
 
 /// One warning per image that could not be read (the image and why), and per
-/// safe image read for fewer platforms than its index holds (the containers that
+/// safe or not-Go image read for fewer platforms than its index holds (the containers that
 /// run the index stay unknown, see [`unpinned_index`]).
 pub fn warnings(inputs: &[ImageInput]) -> Vec<String> {
     inputs
@@ -152,8 +152,10 @@ pub fn warnings(inputs: &[ImageInput]) -> Vec<String> {
             match &input.outcome {
                 Err(error) => Some(format!("image {name} not inspected: {error}")),
                 Ok(images) => {
-                    let safe = image_evidence(input).is_some_and(|e| e.risk == ImageRisk::Safe);
-                    let note = unpinned_index(images).filter(|_| safe)?;
+                    // Only an entry that withholds the fix is pinned.
+                    let pinned = image_evidence(input)
+                        .is_some_and(|e| matches!(e.risk, ImageRisk::Safe | ImageRisk::NotGo));
+                    let note = unpinned_index(images).filter(|_| pinned)?;
                     Some(format!("image {name}: {note}"))
                 }
             }

@@ -9,11 +9,13 @@
 //!   admission sees the tag a pod writes, rarely a digest, and `netdns=go` is a
 //!   no-op on a pure-Go build, so setting it on the repository's other builds
 //!   costs nothing;
-//! - a **pure-go** entry withholds the fix, so it is pinned to the digests it
-//!   was read from (`repo@sha256:…`): the digest the reference resolved to (an
+//! - a **pure-go** entry (every Go binary safe) or a **not-go** one (no Go
+//!   binary, and no ELF file left unread) withholds the fix, so it is pinned to
+//!   the digests it was read from (`repo@sha256:…`): the digest the reference resolved to (an
 //!   index's, when it named one: what pods and nodes name) and each platform
 //!   manifest's. Matching every tag would stop the fix reaching the
-//!   repository's other builds, older cgo ones among them. An image written
+//!   repository's other builds, older cgo ones among them. An `unknown` image
+//!   gets no entry. An image written
 //!   without a digest falls through to the rest of the catalog: the
 //!   conservative answer.
 //!
@@ -39,8 +41,8 @@ pub fn render_policy(report: &Report) -> String {
          # images. Use it as --config, or merge its catalog.add into your policy (keep the\n\
          # pinned entries first: the first entry matching an image decides). An at-risk\n\
          # entry matches every tag of its repository (admission sees tags, and netdns=go\n\
-         # is harmless on a pure-Go build); a pure-go entry withholds the fix, so it is\n\
-         # pinned to the digests it was read from (repo@sha256:...), and other tags of\n\
+         # is harmless on a pure-Go build); a pure-go or not-go entry withholds the fix,\n\
+         # so it is pinned to the digests it was read from (repo@sha256:...), and other tags of\n\
          # the repository stay with the rest of the catalog. Each entry's comment and\n\
          # reason name the manifest digest its verdict was read from.\n\
          apiVersion: netdns-guard.io/v1alpha1\n\
@@ -160,8 +162,13 @@ fn entry_of(
     let risk = match worst.findings.verdict().risk {
         ImageRisk::AtRisk => Risk::AtRisk,
         ImageRisk::Safe => Risk::PureGo,
-        other => {
-            comments.push(format!("no entry: the image's verdict is {other}"));
+        ImageRisk::NotGo => Risk::NotGo,
+        ImageRisk::Unknown => {
+            comments.push(
+                "no entry: the image's verdict is unknown (an ELF file left unread, or \
+                 a Go binary whose build info does not decide)"
+                    .into(),
+            );
             return None;
         }
     };
@@ -194,26 +201,46 @@ fn entry_of(
             vec![repository.clone()],
         )
     } else {
+        // Pure Go or no Go at all: the entry withholds the fix, so it speaks
+        // only for the builds read.
+        let (verdict, others) = if risk == Risk::PureGo {
+            ("safe", "may be cgo builds")
+        } else {
+            ("not Go", "may hold Go builds")
+        };
         comments.push(format!(
-            "safe: pinned to the digests read; other tags of {repository} may be cgo \
-             builds and stay with the rest of the catalog"
+            "{verdict}: pinned to the digests read; other tags of {repository} {others} \
+             and stay with the rest of the catalog"
         ));
         if let Some(note) = unpinned_index(images) {
             comments.push(note);
         }
         (
-            format!("{read_from}; pinned to the digests read, as other builds may use cgo"),
+            format!("{read_from}; pinned to the digests read, as other builds {others}"),
             pinned_patterns(&repository, images),
         )
     };
     Some(CatalogEntry {
-        id: format!("inspected-{}-{}", short, &worst.manifest_digest.hex()[..12]),
+        id: entry_id(short, risk, &patterns),
         name: repository,
         risk,
         reason,
         images: patterns,
         warning: None,
     })
+}
+
+/// `inspected-<name>-<12 hex>`, the hex a hash of what the entry decides and
+/// matches: the same reading always gives the same id (so an entry an earlier
+/// `-o policy` wrote gives way to a fresh one), while two repositories holding
+/// one build (a mirror, a fork), or an index and one of its manifests read on
+/// their own, give two.
+fn entry_id(short: &str, risk: Risk, patterns: &[String]) -> String {
+    let key = format!("{} {}", risk_name(risk), patterns.join(" "));
+    format!(
+        "inspected-{short}-{}",
+        &Digest::of(key.as_bytes()).hex()[..12]
+    )
 }
 
 /// `repository@digest` for each digest the verdict was read from, each once:
@@ -336,6 +363,33 @@ mod tests {
         );
         assert_eq!(unpinned_index(&images), None);
         assert_eq!(unpinned_index(&[]), None);
+    }
+
+    #[test]
+    fn ids_tell_apart_mirrors_and_an_index_from_its_manifest() {
+        let at = |patterns: &[&str]| -> Vec<String> {
+            patterns.iter().map(|p| (*p).to_owned()).collect()
+        };
+        let d = |bytes: &[u8]| Digest::of(bytes).to_string();
+        let (index, amd64) = (d(b"index"), d(b"amd64"));
+        let hub = at(&[&format!("docker.io/x/agent@{amd64}")]);
+        let mirror = at(&[&format!("mirror.corp/x/agent@{amd64}")]);
+        let whole = at(&[
+            &format!("docker.io/x/agent@{index}"),
+            &format!("docker.io/x/agent@{amd64}"),
+        ]);
+        let id = |patterns: &[String]| entry_id("agent", Risk::PureGo, patterns);
+        // The same reading, the same id (an earlier -o policy's entry gives way).
+        assert_eq!(id(&hub), id(&hub.clone()));
+        assert!(id(&hub).starts_with("inspected-agent-"), "{}", id(&hub));
+        // One build in two repositories, or an index and its manifest: two entries.
+        assert_ne!(id(&hub), id(&mirror));
+        assert_ne!(id(&hub), id(&whole));
+        let repository = at(&["docker.io/x/agent"]);
+        assert_ne!(
+            entry_id("agent", Risk::AtRisk, &repository),
+            entry_id("agent", Risk::PureGo, &repository)
+        );
     }
 
     fn learnt(id: &str, images: &[&str]) -> PolicyEntry {

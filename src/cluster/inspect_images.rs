@@ -29,6 +29,7 @@ use crate::engine::Engine;
 use crate::engine::report::Verdict;
 use crate::inspect::ImageInput;
 use crate::inspect::evidence::{self, ImageJob, Inspector};
+use crate::inspect::image::reference::ImageName;
 use crate::inspect::image::registry::CredentialsSource;
 
 /// Lists the pods in scope, reads the images the catalog does not know, and
@@ -84,8 +85,9 @@ async fn unknown_images(
             };
             let digest = container_status(pod, &container.name).and_then(running_digest);
             let pull = evidence::pinned(image, digest);
-            // Each image once, whichever pod or container names it first.
-            if jobs.iter().chain(&wanted).any(|j| j.pull == pull) {
+            // Each pull once, however it is spelt (`nginx` is
+            // `docker.io/library/nginx:latest`), whichever pod names it first.
+            if jobs.iter().chain(&wanted).any(|j| ImageName::same(&j.pull, &pull)) {
                 continue;
             }
             wanted.push(ImageJob {
@@ -173,7 +175,7 @@ fn attach(report: &mut ScanReport, inputs: &[ImageInput]) {
         let read = report
             .inspected
             .iter()
-            .find(|found| found.reference == pull);
+            .find(|found| ImageName::same(&found.reference, &pull));
         container.inspected = read.cloned();
     }
 }

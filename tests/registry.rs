@@ -577,6 +577,81 @@ fn a_token_endpoint_that_refuses_is_denied_naming_the_credentials_source() {
     );
 }
 
+/// A 401 with a Bearer challenge naming `realm`.
+fn challenge(realm: &str) -> Answer {
+    Answer::Full {
+        status: 401,
+        headers: vec![(
+            "WWW-Authenticate".into(),
+            format!(r#"Bearer realm="{realm}",service="registry""#),
+        )],
+        body: Vec::new(),
+    }
+}
+
+#[test]
+fn a_challenge_from_where_the_registry_redirected_gets_no_credentials() {
+    let registry = FakeRegistry::start();
+    let storage = FakeRegistry::start();
+    let collector = FakeRegistry::start();
+    let body = b"layer bytes".to_vec();
+    let digest = Digest::of(&body);
+    registry.route(
+        &format!("/v2/app/blobs/{digest}"),
+        Answer::redirect(&format!("http://{}/bucket/blob", storage.host())),
+    );
+    // Storage taken over: it asks for a token from a host of its choosing.
+    storage.route(
+        "/bucket/blob",
+        challenge(&format!("http://{}/token", collector.host())),
+    );
+    let options = RegistryOptions {
+        credentials: vec![credentials_for(&registry.host(), "robot", "robot-pw")],
+        insecure: vec![registry.host(), storage.host(), collector.host()],
+        ..options()
+    };
+    let source = open(&options, &format!("{}/app:v1", registry.host()));
+    let error = source
+        .blob(&digest, None)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        error.contains(&format!(
+            "{}, where the registry redirected, asks for credentials",
+            storage.host()
+        )),
+        "{error}"
+    );
+    assert!(collector.seen().is_empty(), "{:?}", collector.seen());
+}
+
+#[test]
+fn an_insecure_registry_cannot_send_credentials_in_the_clear_elsewhere() {
+    let registry = FakeRegistry::start();
+    let collector = FakeRegistry::start();
+    registry.route(
+        "/v2/app/manifests/v1",
+        challenge(&format!("http://{}/token", collector.host())),
+    );
+    // Only the registry is listed: its token endpoint speaks plain HTTP on
+    // another host, which the user never allowed.
+    let options = RegistryOptions {
+        credentials: vec![credentials_for(&registry.host(), "robot", "robot-pw")],
+        ..insecure(&registry.host())
+    };
+    let source = open(&options, &format!("{}/app:v1", registry.host()));
+    let error = source.manifest(None).err().expect("refused").to_string();
+    assert!(
+        error.contains(&format!(
+            "and {} is not listed with --insecure-registry",
+            collector.host()
+        )),
+        "{error}"
+    );
+    assert!(collector.seen().is_empty(), "{:?}", collector.seen());
+}
+
 #[test]
 fn blob_redirects_to_another_host_drop_the_authorization() {
     let (fake, auth) = token_fake();

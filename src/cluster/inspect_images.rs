@@ -87,7 +87,11 @@ async fn unknown_images(
             let pull = evidence::pinned(image, digest);
             // Each pull once, however it is spelt (`nginx` is
             // `docker.io/library/nginx:latest`), whichever pod names it first.
-            if jobs.iter().chain(&wanted).any(|j| ImageName::same(&j.pull, &pull)) {
+            if jobs
+                .iter()
+                .chain(&wanted)
+                .any(|j| ImageName::same(&j.pull, &pull))
+            {
                 continue;
             }
             wanted.push(ImageJob {

@@ -160,7 +160,10 @@ impl Http {
     }
 
     /// GETs `url`, following redirects; `authorization` goes only to `url`'s
-    /// own host. The response may have any status but a redirect.
+    /// own host. The response may have any status but a redirect, and but a
+    /// 401 from another host: a challenge is answered with the registry's
+    /// credentials, so only the registry itself may make one (object storage
+    /// or a CDN it redirects to could otherwise name where they are sent).
     pub fn get(
         &self,
         url: &str,
@@ -178,6 +181,14 @@ impl Http {
                 request = request.header("Authorization", value);
             }
             let response = request.call().map_err(Failure::Transport)?;
+            let elsewhere = authority(&url) != origin;
+            if response.status() == 401 && elsewhere {
+                return Err(Failure::Redirect(format!(
+                    "{}, where the registry redirected, asks for credentials (HTTP 401); \
+                     the registry's are not sent there",
+                    authority(&url)
+                )));
+            }
             if !response.status().is_redirection() {
                 return Ok(response);
             }

@@ -295,13 +295,17 @@ impl RegistrySource {
         what: &str,
     ) -> Result<String, SourceError> {
         let realm_host = client::authority(realm);
-        let plain = realm.starts_with("http://");
-        let allowed_plain = self.registry.http.is_insecure(&realm_host)
-            || self.registry.http.is_insecure(self.reference.api_host());
-        if !(realm.starts_with("https://") || plain && allowed_plain) {
+        // Credentials cross the network in the clear only to a host the user
+        // listed as insecure: an insecure registry may not send them elsewhere.
+        let plain_allowed =
+            realm.starts_with("http://") && self.registry.http.is_insecure(&realm_host);
+        if !(realm.starts_with("https://") || plain_allowed) {
             return Err(self.denied(
                 what,
-                &format!("the token endpoint {realm:?} is not HTTPS (nor an insecure registry)"),
+                &format!(
+                    "the token endpoint {realm:?} is not HTTPS, and {realm_host} is not \
+                     listed with --insecure-registry"
+                ),
             ));
         }
         let agent = self.registry.http.agent();

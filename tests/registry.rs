@@ -641,7 +641,7 @@ fn an_insecure_registry_cannot_send_credentials_in_the_clear_elsewhere() {
         ..insecure(&registry.host())
     };
     let source = open(&options, &format!("{}/app:v1", registry.host()));
-    let error = source.manifest(None).err().expect("refused").to_string();
+    let error = source.manifest(None).expect_err("refused").to_string();
     assert!(
         error.contains(&format!(
             "and {} is not listed with --insecure-registry",

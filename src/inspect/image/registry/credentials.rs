@@ -77,12 +77,13 @@ pub enum ConfigError {
         error: std::io::Error,
     },
     /// The JSON is not a docker config.
-    #[error("registry config {origin}: not a docker config.json: {error}")]
+    #[error("registry config {origin}: not a docker config.json ({why})")]
     Parse {
         /// The file or in-memory source.
         origin: String,
-        /// Why.
-        error: serde_json::Error,
+        /// Where and of what kind the fault is, without the text at it: a
+        /// config holds secrets, and serde's messages quote values.
+        why: String,
     },
 }
 
@@ -175,8 +176,10 @@ impl fmt::Debug for AuthEntry {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ConfigFile {
+    /// Entries are read one by one: one that is not a credentials object is
+    /// skipped, not allowed to spoil the others.
     #[serde(default)]
-    auths: Option<BTreeMap<String, AuthEntry>>,
+    auths: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(default)]
     creds_store: Option<String>,
     #[serde(default)]
@@ -222,29 +225,41 @@ fn load_file(path: &Path) -> Result<DockerConfig, ConfigError> {
     DockerConfig::parse(&path.display().to_string(), &json)
 }
 
+/// A JSON error's kind and place, never the text it found there.
+fn fault_of(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "a JSON syntax error",
+        serde_json::error::Category::Data => "a value of the wrong type",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{kind} at line {}, column {}", error.line(), error.column())
+}
+
 impl DockerConfig {
     /// Parses a `config.json` / `.dockerconfigjson`, or a `.dockercfg` (the
     /// `auths` map alone).
     pub fn parse(origin: &str, json: &str) -> Result<DockerConfig, ConfigError> {
-        let parse_error = |error| ConfigError::Parse {
+        let parse_error = |error: serde_json::Error| ConfigError::Parse {
             origin: origin.to_owned(),
-            error,
+            why: fault_of(&error),
         };
         let file: ConfigFile = serde_json::from_str(json).map_err(parse_error)?;
-        let auths = match file.auths {
+        let entries = match file.auths {
             Some(auths) => auths,
             // `.dockercfg`: the top level is the auths map (other keys of a
-            // config.json without `auths` fail here harmlessly and are skipped).
+            // config.json without `auths` are not entries and are skipped).
             None => serde_json::from_str::<BTreeMap<String, serde_json::Value>>(json)
-                .map_err(parse_error)?
-                .into_iter()
-                .filter_map(|(key, value)| {
-                    serde_json::from_value::<AuthEntry>(value)
-                        .ok()
-                        .map(|e| (key, e))
-                })
-                .collect(),
+                .map_err(parse_error)?,
         };
+        let auths: BTreeMap<String, AuthEntry> = entries
+            .into_iter()
+            .filter_map(|(key, value)| {
+                serde_json::from_value::<AuthEntry>(value)
+                    .ok()
+                    .map(|e| (key, e))
+            })
+            .collect();
         Ok(DockerConfig {
             origin: origin.to_owned(),
             auths: auths
@@ -457,6 +472,39 @@ mod tests {
     fn find(json: &str, registry: &str) -> Lookup {
         let config = DockerConfig::parse("test", json).unwrap();
         lookup(&[config], registry)
+    }
+
+    #[test]
+    fn a_malformed_entry_is_skipped_and_errors_never_quote_a_config() {
+        // `docker login` never writes an entry as a bare string, but a Secret
+        // written by hand may: that entry is skipped, the others still serve.
+        let json = r#"{"auths": {
+            "a.io": "YWxpY2U6aHVudGVyMg==",
+            "b.io": {"username": "bob", "password": 1234},
+            "c.io": {"username": "carol", "password": "pw"}
+        }}"#;
+        assert!(find(json, "a.io").credentials.is_none());
+        assert!(find(json, "b.io").credentials.is_none());
+        assert_eq!(
+            find(json, "c.io").credentials.unwrap().secret,
+            basic("carol", "pw")
+        );
+        // What is not a config at all is an error that says where, not what.
+        for bad in [
+            r#"{"auths": "YWxpY2U6aHVudGVyMg=="}"#,
+            r#"{"auths": {"a.io": {"#,
+        ] {
+            let error = DockerConfig::parse("secret apps/regcred", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(!error.contains("YWxpY2U6aHVudGVyMg"), "{error}");
+            assert!(
+                error
+                    .starts_with("registry config secret apps/regcred: not a docker config.json ("),
+                "{error}"
+            );
+            assert!(error.contains(" at line 1, column "), "{error}");
+        }
     }
 
     #[test]

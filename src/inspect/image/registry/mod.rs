@@ -170,10 +170,20 @@ pub struct RegistrySource {
 
 /// What this source has learnt about authenticating: the credentials looked
 /// up (once, on the first challenge) and the `Authorization` value that works.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct AuthState {
     lookup: Option<Lookup>,
     header: Option<String>,
+}
+
+/// Shows whether a header is held, never the token or password in it.
+impl std::fmt::Debug for AuthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthState")
+            .field("lookup", &self.lookup)
+            .field("header", &self.header.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl RegistrySource {
@@ -451,8 +461,17 @@ fn registry_message(response: Response<Body>) -> Option<(String, String)> {
         .ok()?;
     let errors: Errors = serde_json::from_slice(&bytes).ok()?;
     let first = errors.errors.into_iter().next()?;
-    let message: String = first.message.chars().take(200).collect();
-    Some((first.code, message))
+    Some((printable(&first.code, 64), printable(&first.message, 200)))
+}
+
+/// `text` cut to `limit` characters, control characters (a terminal's escape
+/// sequences among them) shown as `?`: a registry's words reach terminals and
+/// logs.
+fn printable(text: &str, limit: usize) -> String {
+    text.chars()
+        .take(limit)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 impl ImageSource for RegistrySource {
@@ -585,5 +604,27 @@ fn describe_read_error(error: &io::Error, read: u64, stall: std::time::Duration)
         }
         io::ErrorKind::InvalidData => error.to_string(),
         _ => format!("reading failed after {read} bytes: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_s_words_are_cut_and_lose_their_control_characters() {
+        assert_eq!(printable("bad\u{1b}[31mred\nline", 200), "bad?[31mred?line");
+        assert_eq!(printable(&"x".repeat(300), 200).len(), 200);
+    }
+
+    #[test]
+    fn the_header_that_works_never_shows_in_debug() {
+        let state = AuthState {
+            lookup: None,
+            header: Some("Bearer tok-secret".into()),
+        };
+        let text = format!("{state:?}");
+        assert!(!text.contains("tok-secret"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
     }
 }

@@ -25,6 +25,11 @@ pub const MAX_CONFIG_BYTES: u64 = 8 << 20;
 /// How deep indexes may nest (an index naming indexes) before we give up.
 const MAX_INDEX_DEPTH: usize = 2;
 
+/// Most manifests read under one reference. A real multi-platform image names
+/// a dozen at most; a hostile index of thousands of entries, each naming
+/// another such index, would otherwise mean millions of fetches.
+pub const MAX_MANIFESTS: usize = 64;
+
 /// An OS, architecture and optional variant: `linux/amd64`, `linux/arm64/v8`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Platform {
@@ -244,12 +249,22 @@ pub fn resolve(
 ) -> Result<Vec<ResolvedImage>, SourceError> {
     let top = source.manifest(None)?;
     let digest = Digest::of(&top);
-    let mut complete = true;
-    let mut images = resolve_document(source, &top, digest.clone(), choice, 0, &mut complete)?;
+    let mut walk = Walk {
+        complete: true,
+        budget: MAX_MANIFESTS,
+    };
+    let mut images = resolve_document(source, &top, digest.clone(), choice, 0, &mut walk)?;
     for image in &mut images {
-        image.reference_digest = complete.then(|| digest.clone());
+        image.reference_digest = walk.complete.then(|| digest.clone());
     }
     Ok(images)
+}
+
+/// What a walk down an index tree carries: whether every runnable image was
+/// chosen, and how many more manifests it may fetch.
+struct Walk {
+    complete: bool,
+    budget: usize,
 }
 
 fn resolve_document(
@@ -258,7 +273,7 @@ fn resolve_document(
     digest: Digest,
     choice: &PlatformChoice,
     depth: usize,
-    complete: &mut bool,
+    walk: &mut Walk,
 ) -> Result<Vec<ResolvedImage>, SourceError> {
     let what = format!("manifest {digest}");
     let document = parse_document(bytes, &what)?;
@@ -268,10 +283,24 @@ fn resolve_document(
     if depth >= MAX_INDEX_DEPTH {
         return Err(invalid(&what, "indexes nest deeper than two levels"));
     }
-    let (chosen, all_runnable) = choose_entries(&entries, choice, &what)?;
-    *complete &= all_runnable;
+    let (mut chosen, all_runnable) = choose_entries(&entries, choice, &what)?;
+    walk.complete &= all_runnable;
+    // An entry listed twice (under two platforms) is read once.
+    let mut seen: Vec<&Digest> = Vec::new();
+    chosen.retain(|entry| {
+        let first = !seen.contains(&&entry.digest);
+        seen.push(&entry.digest);
+        first
+    });
     let mut images = Vec::new();
     for entry in chosen {
+        if walk.budget == 0 {
+            return Err(invalid(
+                &what,
+                format!("names more than {MAX_MANIFESTS} manifests in all; no image needs as many"),
+            ));
+        }
+        walk.budget -= 1;
         let bytes = source.manifest(Some(&entry.digest))?;
         images.extend(resolve_document(
             source,
@@ -279,7 +308,7 @@ fn resolve_document(
             entry.digest.clone(),
             choice,
             depth + 1,
-            complete,
+            walk,
         )?);
     }
     Ok(images)
@@ -529,6 +558,64 @@ mod tests {
         .to_string()
         .into_bytes();
         store
+    }
+
+    /// An index of `count` distinct images, each a platform of its own.
+    fn wide_index(store: &mut Memory, count: usize) -> serde_json::Value {
+        let entries: Vec<serde_json::Value> = (0..count)
+            .map(|i| {
+                let arch = format!("arch{i}");
+                let manifest = image(store, &arch, &["/agent"]);
+                let (digest, size) = store.put(&manifest);
+                json!({"mediaType": OCI_MANIFEST, "digest": digest.to_string(), "size": size,
+                       "platform": {"os": "linux", "architecture": arch}})
+            })
+            .collect();
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
+    }
+
+    #[test]
+    fn an_index_naming_more_manifests_than_any_image_needs_is_refused() {
+        let mut store = Memory::new(json!({}));
+        let top = wide_index(&mut store, MAX_MANIFESTS);
+        store.top = top.to_string().into_bytes();
+        assert_eq!(
+            resolve(&store, &PlatformChoice::All).unwrap().len(),
+            MAX_MANIFESTS
+        );
+
+        let top = wide_index(&mut store, MAX_MANIFESTS + 1);
+        store.top = top.to_string().into_bytes();
+        let error = resolve(&store, &PlatformChoice::All)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("names more than 64 manifests in all"),
+            "{error}"
+        );
+        // One platform of it is one fetch: nothing is refused.
+        let one = resolve(&store, &"linux/arch3".parse().unwrap()).unwrap();
+        assert_eq!(one.len(), 1);
+
+        // Nested indexes count together: 2 indexes of 40 are 82 fetches.
+        let inner = wide_index(&mut store, 40);
+        let (a, a_size) = store.put(&inner);
+        let inner = wide_index(&mut store, 41);
+        let (b, b_size) = store.put(&inner);
+        let index = "application/vnd.oci.image.index.v1+json";
+        store.top = json!({"schemaVersion": 2, "mediaType": index, "manifests": [
+            {"mediaType": index, "digest": a.to_string(), "size": a_size},
+            {"mediaType": index, "digest": b.to_string(), "size": b_size},
+        ]})
+        .to_string()
+        .into_bytes();
+        let error = resolve(&store, &PlatformChoice::All)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("names more than 64 manifests in all"),
+            "{error}"
+        );
     }
 
     #[test]

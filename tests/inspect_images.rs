@@ -528,6 +528,7 @@ fn inspector(lab: &Lab, cache: &Path, platform: PlatformChoice) -> Inspector {
         timeouts: Timeouts {
             connect: Duration::from_secs(5),
             stall: Duration::from_secs(10),
+            ..Timeouts::default()
         },
         ..RegistryOptions::default()
     };

@@ -39,6 +39,7 @@ fn options() -> RegistryOptions {
         timeouts: Timeouts {
             connect: Duration::from_secs(5),
             stall: Duration::from_secs(2),
+            ..Timeouts::default()
         },
         ..RegistryOptions::default()
     }
@@ -426,6 +427,34 @@ fn a_stalled_blob_fails_within_the_stall_timeout() {
     assert!(took < Duration::from_secs(10), "took {took:?}");
     let expected = format!("{reference}: blob {digest}: the registry stalled");
     assert!(error.starts_with(&expected), "{error}");
+}
+
+#[test]
+fn a_manifest_that_drips_fails_within_the_document_deadline() {
+    let fake = FakeRegistry::start();
+    // Each byte comes well within the stall timeout; the whole never would.
+    let drip = Answer::Drip {
+        body: vec![b' '; 200],
+        every: Duration::from_millis(250),
+    };
+    fake.route("/v2/app/manifests/v1", drip);
+    let options = RegistryOptions {
+        timeouts: Timeouts {
+            document: Duration::from_secs(2),
+            ..options().timeouts
+        },
+        ..insecure(&fake.host())
+    };
+    let started = Instant::now();
+    let error = open(&options, &format!("{}/app:v1", fake.host()))
+        .manifest(None)
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < Duration::from_secs(20), "{error}");
+    assert!(
+        error.contains("the registry took over 2s for one answer"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -29,6 +29,9 @@ pub enum Answer {
     /// 200 announcing the body's full length, then sends only the first
     /// `sent` bytes and closes.
     Truncate { body: Vec<u8>, sent: usize },
+    /// 200, then the body one byte every `every`: progress that never
+    /// trips a per-read timeout.
+    Drip { body: Vec<u8>, every: Duration },
 }
 
 impl Answer {
@@ -222,6 +225,15 @@ fn write_answer(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
         Answer::Truncate { body, sent } => {
             stream.write_all(head(200, &[], body.len()).as_bytes())?;
             stream.write_all(&body[..sent])
+        }
+        Answer::Drip { body, every } => {
+            stream.write_all(head(200, &[], body.len()).as_bytes())?;
+            for byte in body {
+                stream.write_all(&[byte])?;
+                stream.flush()?;
+                std::thread::sleep(every);
+            }
+            Ok(())
         }
     }
 }

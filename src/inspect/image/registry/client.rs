@@ -27,6 +27,11 @@ pub struct Timeouts {
     /// registry that stops sending mid-blob fails after this long, however
     /// large the blob.
     pub stall: Duration,
+    /// For a whole small answer (a manifest, a token, an error body), each
+    /// hop of a redirect on its own: a registry that sends one byte just
+    /// before each stall would otherwise hold a reader for days. Blobs have
+    /// only `stall`, as a large layer may rightly take long.
+    pub document: Duration,
 }
 
 impl Default for Timeouts {
@@ -34,6 +39,7 @@ impl Default for Timeouts {
         Timeouts {
             connect: Duration::from_secs(10),
             stall: Duration::from_secs(30),
+            document: Duration::from_secs(60),
         }
     }
 }
@@ -83,6 +89,10 @@ impl Failure {
                     timeouts.connect.as_secs_f32()
                 )
             }
+            Failure::Transport(ureq::Error::Timeout(ureq::Timeout::Global)) => format!(
+                "the registry took over {}s for one answer",
+                timeouts.document.as_secs_f32()
+            ),
             Failure::Transport(ureq::Error::Timeout(_)) => format!(
                 "the registry stalled: no answer within {}s",
                 timeouts.stall.as_secs_f32()
@@ -169,6 +179,7 @@ impl Http {
         url: &str,
         accept: Option<&str>,
         authorization: Option<&str>,
+        deadline: Option<Duration>,
     ) -> Result<Response<Body>, Failure> {
         let origin = authority(url);
         let mut url = url.to_owned();
@@ -179,6 +190,9 @@ impl Http {
             }
             if let Some(value) = authorization.filter(|_| authority(&url) == origin) {
                 request = request.header("Authorization", value);
+            }
+            if let Some(deadline) = deadline {
+                request = request.config().timeout_global(Some(deadline)).build();
             }
             let response = request.call().map_err(Failure::Transport)?;
             let elsewhere = authority(&url) != origin;

@@ -26,6 +26,7 @@ pub mod credentials;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use ureq::Body;
 use ureq::http::Response;
@@ -205,11 +206,13 @@ impl RegistrySource {
         &self,
         path: &str,
         accept: Option<&str>,
+        deadline: Option<Duration>,
         what: &str,
     ) -> Result<Response<Body>, SourceError> {
         let url = self.registry.http.url(self.reference.api_host(), path);
         let header = self.state().header.clone();
-        let mut response = self.get(&url, accept, header.as_deref(), what)?;
+        let get = |header: Option<&str>| self.get(&url, accept, header, deadline, what);
+        let mut response = get(header.as_deref())?;
         if response.status() == 401 {
             let challenge = response
                 .headers()
@@ -217,7 +220,7 @@ impl RegistrySource {
                 .and_then(|v| v.to_str().ok())
                 .and_then(Challenge::parse);
             let header = self.authorize(challenge, what)?;
-            response = self.get(&url, accept, Some(&header), what)?;
+            response = get(Some(&header))?;
         }
         self.check_status(response, what)
     }
@@ -227,11 +230,12 @@ impl RegistrySource {
         url: &str,
         accept: Option<&str>,
         authorization: Option<&str>,
+        deadline: Option<Duration>,
         what: &str,
     ) -> Result<Response<Body>, SourceError> {
         self.registry
             .http
-            .get(url, accept, authorization)
+            .get(url, accept, authorization, deadline)
             .map_err(|failure| self.unavailable(what, &failure))
     }
 
@@ -328,10 +332,20 @@ impl RegistrySource {
                     ("client_id", "netdns-guard"),
                 ];
                 form.extend(service.map(|s| ("service", s)));
-                agent.post(realm).send_form(form)
+                agent
+                    .post(realm)
+                    .config()
+                    .timeout_global(Some(self.registry.http.timeouts.document))
+                    .build()
+                    .send_form(form)
             }
             basic => {
-                let mut request = agent.get(realm).query("scope", scope);
+                let mut request = agent
+                    .get(realm)
+                    .config()
+                    .timeout_global(Some(self.registry.http.timeouts.document))
+                    .build()
+                    .query("scope", scope);
                 if let Some(service) = service {
                     request = request.query("service", service);
                 }
@@ -492,7 +506,12 @@ impl ImageSource for RegistrySource {
             }
         };
         let path = format!("/v2/{}/manifests/{reference}", self.reference.repository());
-        let response = self.request(&path, Some(MANIFEST_ACCEPT), &what)?;
+        let response = self.request(
+            &path,
+            Some(MANIFEST_ACCEPT),
+            Some(self.registry.http.timeouts.document),
+            &what,
+        )?;
         let bytes = self.read_manifest(response, &what)?;
         if let Some(expected) = pinned {
             let actual = Digest::of(&bytes);
@@ -513,12 +532,12 @@ impl ImageSource for RegistrySource {
     ) -> Result<Box<dyn Read + Send + 'a>, SourceError> {
         let what = format!("{}: blob {digest}", self.given);
         let path = format!("/v2/{}/blobs/{digest}", self.reference.repository());
-        let response = self.request(&path, None, &what)?;
+        let response = self.request(&path, None, None, &what)?;
         let reader = response.into_body().into_reader();
         Ok(Box::new(BlobReader {
             inner: Verified::new(reader, digest.clone(), size),
             what,
-            stall: self.registry.http.timeouts.stall,
+            timeouts: self.registry.http.timeouts,
         }))
     }
 }
@@ -547,11 +566,7 @@ impl RegistrySource {
             .read_to_end(&mut bytes)
             .map_err(|e| SourceError::Unavailable {
                 what: what.to_owned(),
-                detail: describe_read_error(
-                    &e,
-                    bytes.len() as u64,
-                    self.registry.http.timeouts.stall,
-                ),
+                detail: describe_read_error(&e, bytes.len() as u64, &self.registry.http.timeouts),
             })?;
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(too_big());
@@ -565,13 +580,13 @@ impl RegistrySource {
 struct BlobReader<R> {
     inner: Verified<R>,
     what: String,
-    stall: std::time::Duration,
+    timeouts: Timeouts,
 }
 
 impl<R: Read> Read for BlobReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).map_err(|e| {
-            let detail = describe_read_error(&e, self.inner.bytes_read(), self.stall);
+            let detail = describe_read_error(&e, self.inner.bytes_read(), &self.timeouts);
             io::Error::new(e.kind(), format!("{}: {detail}", self.what))
         })
     }
@@ -579,18 +594,31 @@ impl<R: Read> Read for BlobReader<R> {
 
 /// Says what a failed body read means: a stall, a cut-off body, a digest
 /// mismatch (from [`Verified`], which already says so), or the I/O error.
-fn describe_read_error(error: &io::Error, read: u64, stall: std::time::Duration) -> String {
+fn describe_read_error(error: &io::Error, read: u64, timeouts: &Timeouts) -> String {
+    let stall = timeouts.stall;
     // ureq reports its own timeouts as an `io::Error` of kind `Other` that
     // wraps the `ureq::Error`.
     let ureq_timeout = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-        .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)));
-    if ureq_timeout {
-        return format!(
-            "the registry stalled: no data for {}s after {read} bytes",
-            stall.as_secs_f32()
-        );
+        .and_then(|inner| match inner {
+            ureq::Error::Timeout(which) => Some(*which),
+            _ => None,
+        });
+    match ureq_timeout {
+        Some(ureq::Timeout::Global) => {
+            return format!(
+                "the registry took over {}s for one answer ({read} bytes came)",
+                timeouts.document.as_secs_f32()
+            );
+        }
+        Some(_) => {
+            return format!(
+                "the registry stalled: no data for {}s after {read} bytes",
+                stall.as_secs_f32()
+            );
+        }
+        None => {}
     }
     match error.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(

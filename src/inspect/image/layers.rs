@@ -30,6 +30,16 @@ const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 /// Most buffer reserved for a file before its bytes arrive.
 const MAX_UPFRONT_BUFFER: u64 = 64 << 20;
 
+/// Most bytes an image's layers may expand to, all layers together: the
+/// largest images run (CUDA, ML stacks) stay well within it, while a
+/// compression bomb of a few MB would otherwise keep a reader busy for hours.
+pub const MAX_EXPANDED_BYTES: u64 = 64 << 30;
+
+/// Most links and executables an image may hold (what the tree keeps): a
+/// large distribution image has a few tens of thousands, while tar headers
+/// compress so well that a small layer could otherwise fill memory with them.
+pub const MAX_KEPT_ENTRIES: usize = 500_000;
+
 /// Why a layer could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("layer {number} of {count} ({digest}): {detail}")]
@@ -53,6 +63,24 @@ enum Fault {
     Io(#[from] io::Error),
     #[error("{0}")]
     Name(#[from] BadName),
+    #[error("{0}")]
+    Bound(String),
+}
+
+/// What one image's layers may cost, besides the largest file read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bounds {
+    expanded_bytes: u64,
+    kept_entries: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            expanded_bytes: MAX_EXPANDED_BYTES,
+            kept_entries: MAX_KEPT_ENTRIES,
+        }
+    }
 }
 
 /// Reads every layer of an image, bottom first, into the tree of what the
@@ -62,25 +90,46 @@ pub fn read_layers(
     layers: &[LayerRef],
     max_file_bytes: u64,
 ) -> Result<Tree, LayerError> {
+    read_layers_within(source, layers, max_file_bytes, Bounds::default())
+}
+
+fn read_layers_within(
+    source: &dyn ImageSource,
+    layers: &[LayerRef],
+    max_file_bytes: u64,
+    bounds: Bounds,
+) -> Result<Tree, LayerError> {
     let mut tree = Tree::new();
+    let mut expand_left = bounds.expanded_bytes;
     for (index, layer) in layers.iter().enumerate() {
-        read_layer(source, layer, index, max_file_bytes, &mut tree).map_err(|fault| {
-            LayerError {
-                number: index + 1,
-                count: layers.len(),
-                digest: layer.digest.clone(),
-                detail: fault.to_string(),
-            }
+        let walk = Walk {
+            index,
+            max_file_bytes,
+            expand_left: &mut expand_left,
+            bounds,
+        };
+        read_layer(source, layer, walk, &mut tree).map_err(|fault| LayerError {
+            number: index + 1,
+            count: layers.len(),
+            digest: layer.digest.clone(),
+            detail: fault.to_string(),
         })?;
     }
     Ok(tree)
 }
 
+/// One layer's place in the walk, and what is left of the image's budget.
+struct Walk<'b> {
+    index: usize,
+    max_file_bytes: u64,
+    expand_left: &'b mut u64,
+    bounds: Bounds,
+}
+
 fn read_layer(
     source: &dyn ImageSource,
     layer: &LayerRef,
-    index: usize,
-    max_file_bytes: u64,
+    walk: Walk<'_>,
     tree: &mut Tree,
 ) -> Result<(), Fault> {
     let mut blob = source.blob(&layer.digest, Some(layer.size))?;
@@ -91,9 +140,20 @@ fn read_layer(
             Compression::Gzip => Box::new(MultiGzDecoder::new(&mut blob)),
             Compression::Zstd => Box::new(ZstdFrames::new(BufReader::new(&mut blob))),
         };
+        let stream = Capped {
+            inner: stream,
+            left: walk.expand_left,
+            bound: walk.bounds.expanded_bytes,
+        };
         let mut archive = tar::Archive::new(stream);
         for entry in archive.entries()? {
-            visit(&mut entry?, index, max_file_bytes, tree)?;
+            visit(&mut entry?, walk.index, walk.max_file_bytes, tree)?;
+            if tree.kept() > walk.bounds.kept_entries {
+                return Err(Fault::Bound(format!(
+                    "more than {} links and executables; no image a node runs holds as many",
+                    walk.bounds.kept_entries
+                )));
+            }
         }
         // The tar's padding and the compressed stream's trailer.
         io::copy(&mut archive.into_inner(), &mut io::sink())?;
@@ -101,6 +161,30 @@ fn read_layer(
     // Whatever follows the compressed stream: the digest covers it too.
     io::copy(&mut blob, &mut io::sink())?;
     Ok(())
+}
+
+/// A decompressed stream that fails once the image's budget of expanded
+/// bytes ([`MAX_EXPANDED_BYTES`]) is spent.
+struct Capped<'b, R> {
+    inner: R,
+    left: &'b mut u64,
+    bound: u64,
+}
+
+impl<R: Read> Read for Capped<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the layers expand to more than {} bytes; no image a node runs is as large",
+                    self.bound
+                ),
+            )
+        })?;
+        Ok(n)
+    }
 }
 
 /// Applies one tar entry to the tree.
@@ -245,6 +329,54 @@ mod tests {
         let blob = [header.as_bytes(), &b"\x7fELF"[..], &[0u8; 2000]].concat();
         let error = read(blob, Compression::None).unwrap_err().to_string();
         assert!(error.starts_with("layer 1 of 1 (sha256:"), "{error}");
+    }
+
+    /// A plain tar of `count` symbolic links.
+    fn links(count: usize) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for i in 0..count {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            header.set_mode(0o777);
+            tar.append_link(&mut header, format!("usr/bin/l{i}"), "/bin/true")
+                .unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    fn read_within(blob: Vec<u8>, bounds: Bounds) -> Result<Tree, LayerError> {
+        let layer = LayerRef {
+            digest: Digest::of(&blob),
+            size: blob.len() as u64,
+            compression: Compression::None,
+        };
+        read_layers_within(&OneBlob(blob), &[layer], 1 << 30, bounds)
+    }
+
+    #[test]
+    fn an_image_over_its_bounds_is_refused_saying_which() {
+        let roomy = Bounds {
+            expanded_bytes: 1 << 20,
+            kept_entries: 100,
+        };
+        assert_eq!(read_within(links(100), roomy).unwrap().kept(), 100);
+        let error = read_within(links(101), roomy).unwrap_err().to_string();
+        assert!(error.starts_with("layer 1 of 1 (sha256:"), "{error}");
+        assert!(
+            error.ends_with(
+                "more than 100 links and executables; no image a node runs holds as many"
+            ),
+            "{error}"
+        );
+        // The expansion budget counts every byte the tar stream gives.
+        let tar = links(10);
+        let tight = Bounds {
+            expanded_bytes: tar.len() as u64 - 1,
+            kept_entries: 100,
+        };
+        let error = read_within(tar, tight).unwrap_err().to_string();
+        assert!(error.contains("the layers expand to more than"), "{error}");
     }
 
     #[test]

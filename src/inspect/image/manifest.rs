@@ -30,6 +30,10 @@ const MAX_INDEX_DEPTH: usize = 2;
 /// another such index, would otherwise mean millions of fetches.
 pub const MAX_MANIFESTS: usize = 64;
 
+/// Most layers an image may have: overlayfs stacks at most 128 (Docker
+/// refuses more), so more is no image a node runs, only fetches to make.
+pub const MAX_LAYERS: usize = 128;
+
 /// An OS, architecture and optional variant: `linux/amd64`, `linux/arm64/v8`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Platform {
@@ -393,6 +397,15 @@ fn image_from_manifest(
             ),
         ));
     };
+    if layers.len() > MAX_LAYERS {
+        return Err(invalid(
+            what,
+            format!(
+                "{} layers, over the {MAX_LAYERS} a runtime stacks",
+                layers.len()
+            ),
+        ));
+    }
     let layers = layers
         .into_iter()
         .map(|layer| {
@@ -614,6 +627,22 @@ mod tests {
             .to_string();
         assert!(
             error.contains("names more than 64 manifests in all"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_image_of_more_layers_than_a_runtime_stacks_is_refused() {
+        let mut store = Memory::new(json!({}));
+        let mut manifest = image(&mut store, "amd64", &["/agent"]);
+        let layer = manifest["layers"][0].clone();
+        manifest["layers"] = json!(vec![layer; MAX_LAYERS + 1]);
+        store.top = manifest.to_string().into_bytes();
+        let error = resolve(&store, &PlatformChoice::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("129 layers, over the 128 a runtime stacks"),
             "{error}"
         );
     }

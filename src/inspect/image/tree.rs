@@ -165,6 +165,11 @@ impl Tree {
         }
     }
 
+    /// How many links and executables the tree holds.
+    pub fn kept(&self) -> usize {
+        self.entries.len()
+    }
+
     /// The node at `path` exactly, without following links (hard links copy it).
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.entries.get(path).map(|entry| &entry.node)

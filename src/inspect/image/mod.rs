@@ -16,6 +16,7 @@ pub mod findings;
 pub mod layers;
 pub mod manifest;
 pub mod oci_layout;
+pub mod platform;
 pub mod reference;
 pub mod registry;
 pub mod source;
@@ -27,7 +28,8 @@ pub use cache::Cache;
 pub use digest::{BadDigest, Digest, Verified};
 pub use findings::{Executable, Findings, ImageRisk, ImageVerdict, Program, Role};
 pub use layers::LayerError;
-pub use manifest::{Compression, ImageConfig, LayerRef, Platform, PlatformChoice, ResolvedImage};
+pub use manifest::{Compression, ImageConfig, LayerRef, ResolvedImage};
+pub use platform::{Platform, PlatformChoice};
 pub use source::{ImageSource, SourceError};
 
 /// How images are read.

@@ -22,8 +22,9 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+mod response;
 
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -34,6 +35,7 @@ use ureq::http::Response;
 use self::auth::Challenge;
 use self::client::{Failure, Http};
 use self::credentials::{Credentials, DockerConfig, Lookup, Secret};
+use self::response::{BlobReader, describe_read_error, registry_message};
 use super::digest::{Digest, Verified};
 use super::manifest::MAX_MANIFEST_BYTES;
 use super::source::{ImageSource, SourceError};
@@ -48,9 +50,6 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.docker.distribution.manifest.v2+json";
-
-/// Largest error body read from a registry (its JSON `errors`, for messages).
-const MAX_ERROR_BODY: u64 = 64 << 10;
 
 /// How to reach registries: the options a command line or `scan` fills in.
 #[derive(Debug, Clone, Default)]
@@ -452,42 +451,6 @@ impl RegistrySource {
     }
 }
 
-/// The registry's own explanation, from its JSON `errors` (first one):
-/// `(code, message)`.
-fn registry_message(response: Response<Body>) -> Option<(String, String)> {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorEntry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorEntry {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    let mut bytes = Vec::new();
-    response
-        .into_body()
-        .into_reader()
-        .take(MAX_ERROR_BODY)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    let errors: Errors = serde_json::from_slice(&bytes).ok()?;
-    let first = errors.errors.into_iter().next()?;
-    Some((printable(&first.code, 64), printable(&first.message, 200)))
-}
-
-/// `text` cut to `limit` characters, control characters (a terminal's escape
-/// sequences among them) shown as `?`: a registry's words reach terminals and
-/// logs.
-fn printable(text: &str, limit: usize) -> String {
-    text.chars()
-        .take(limit)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 impl ImageSource for RegistrySource {
     fn describe(&self) -> String {
         self.given.clone()
@@ -575,75 +538,9 @@ impl RegistrySource {
     }
 }
 
-/// A blob streaming from the registry: checked by [`Verified`], its errors
-/// naming the image and the blob.
-struct BlobReader<R> {
-    inner: Verified<R>,
-    what: String,
-    timeouts: Timeouts,
-}
-
-impl<R: Read> Read for BlobReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).map_err(|e| {
-            let detail = describe_read_error(&e, self.inner.bytes_read(), &self.timeouts);
-            io::Error::new(e.kind(), format!("{}: {detail}", self.what))
-        })
-    }
-}
-
-/// Says what a failed body read means: a stall, a cut-off body, a digest
-/// mismatch (from [`Verified`], which already says so), or the I/O error.
-fn describe_read_error(error: &io::Error, read: u64, timeouts: &Timeouts) -> String {
-    let stall = timeouts.stall;
-    // ureq reports its own timeouts as an `io::Error` of kind `Other` that
-    // wraps the `ureq::Error`.
-    let ureq_timeout = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-        .and_then(|inner| match inner {
-            ureq::Error::Timeout(which) => Some(*which),
-            _ => None,
-        });
-    match ureq_timeout {
-        Some(ureq::Timeout::Global) => {
-            return format!(
-                "the registry took over {}s for one answer ({read} bytes came)",
-                timeouts.document.as_secs_f32()
-            );
-        }
-        Some(_) => {
-            return format!(
-                "the registry stalled: no data for {}s after {read} bytes",
-                stall.as_secs_f32()
-            );
-        }
-        None => {}
-    }
-    match error.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
-            "the registry stalled: no data for {}s after {read} bytes",
-            stall.as_secs_f32()
-        ),
-        io::ErrorKind::UnexpectedEof
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted => {
-            format!("the transfer was cut off after {read} bytes ({error})")
-        }
-        io::ErrorKind::InvalidData => error.to_string(),
-        _ => format!("reading failed after {read} bytes: {error}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_registry_s_words_are_cut_and_lose_their_control_characters() {
-        assert_eq!(printable("bad\u{1b}[31mred\nline", 200), "bad?[31mred?line");
-        assert_eq!(printable(&"x".repeat(300), 200).len(), 200);
-    }
 
     #[test]
     fn the_header_that_works_never_shows_in_debug() {

@@ -6,17 +6,20 @@
 //! verdict is `unknown` (targeted pod or not — an unknown agent is exactly
 //! what targeting misses) names an image to read, pinned to the digest its
 //! container status says is running ([`super::running_digest`]; by its tag
-//! when the status names no repository digest). Each distinct image is read once, a few
-//! at a time on blocking threads, with the pull Secrets of the first pod that
-//! needs the read asked before the docker config. What was read becomes catalog
-//! entries in front of the policy's ([`crate::inspect::evidence`]), and the
-//! scan is then the ordinary one under that policy: pods whose images are at
-//! risk become targets that need the fix, for `--exit-code` (`remediate` reads
-//! no images: it takes what `inspect -o policy` wrote as `--config`). A pure-Go entry is pinned to the digests read, and the scan matches
-//! it by the digest each container runs ([`super::review_pod`]), so the pod
-//! whose build was read is not at risk while the report still names its image
-//! as the spec writes it. An image that cannot be read, or a Secret that cannot
-//! be, is a warning; the scan completes.
+//! when the status names no repository digest). Each distinct pull is made
+//! once, a few at a time on blocking threads, with the pull Secrets of the
+//! first pod that needs it asked before the docker config. What was read
+//! becomes catalog entries in front of the policy's
+//! ([`crate::inspect::evidence`]), and the scan is then the ordinary one under
+//! that policy: pods whose images are at risk become targets that need the
+//! fix, for `--exit-code` (`remediate` reads no images: it takes what
+//! `inspect -o policy` wrote as `--config`). A pure-Go or not-Go entry is
+//! pinned to the digests read, and the scan matches it by the digest each
+//! container runs ([`super::review_pod`]), so the pod whose build was read is
+//! not at risk while the report still names its image as the spec writes it.
+//! An image that cannot be read, or a Secret that cannot be, is a warning;
+//! the scan completes. ARCHITECTURE.md ("Inspection evidence in the catalog")
+//! walks through it step by step.
 
 use k8s_openapi::api::core::v1::Pod;
 

@@ -142,8 +142,8 @@ pub fn engine_with(engine: &Engine, entries: &[CatalogEntry]) -> Result<Engine, 
 }
 
 /// One warning per image that could not be read (the image and why), and per
-/// safe or not-Go image read for fewer platforms than its index holds (the containers that
-/// run the index stay unknown, see [`unpinned_index`]).
+/// safe or not-Go image read for fewer platforms than its index holds (the
+/// containers that run the index stay unknown, see [`unpinned_index`]).
 pub fn warnings(inputs: &[ImageInput]) -> Vec<String> {
     inputs
         .iter()

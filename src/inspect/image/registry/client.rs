@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ureq::http::{Response, Uri};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
-use ureq::{Agent, Body};
+use ureq::{Agent, Body, RequestBuilder};
 
 /// Redirects followed before giving up (distribution needs one, to storage).
 const MAX_REDIRECTS: usize = 10;
@@ -103,6 +103,16 @@ impl Failure {
     }
 }
 
+/// What a GET fetches, which decides how long it may take as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// A manifest or an error answer: small, so whole within
+    /// [`Timeouts::document`].
+    Document,
+    /// A blob: only the stall timeout, as a large layer may rightly take long.
+    Blob,
+}
+
 /// The HTTP client, shared by every image pulled with one set of options.
 #[derive(Debug)]
 pub struct Http {
@@ -145,6 +155,14 @@ impl Http {
         })
     }
 
+    /// `request` bounded as a whole by [`Timeouts::document`].
+    pub fn within_document_deadline<A>(&self, request: RequestBuilder<A>) -> RequestBuilder<A> {
+        request
+            .config()
+            .timeout_global(Some(self.timeouts.document))
+            .build()
+    }
+
     /// The agent, for requests that are not registry GETs (the token POST).
     pub fn agent(&self) -> &Agent {
         &self.agent
@@ -179,7 +197,7 @@ impl Http {
         url: &str,
         accept: Option<&str>,
         authorization: Option<&str>,
-        deadline: Option<Duration>,
+        fetch: Fetch,
     ) -> Result<Response<Body>, Failure> {
         let origin = authority(url);
         let mut url = url.to_owned();
@@ -191,8 +209,8 @@ impl Http {
             if let Some(value) = authorization.filter(|_| authority(&url) == origin) {
                 request = request.header("Authorization", value);
             }
-            if let Some(deadline) = deadline {
-                request = request.config().timeout_global(Some(deadline)).build();
+            if fetch == Fetch::Document {
+                request = self.within_document_deadline(request);
             }
             let response = request.call().map_err(Failure::Transport)?;
             let elsewhere = authority(&url) != origin;

@@ -27,13 +27,12 @@ mod response;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use ureq::Body;
 use ureq::http::Response;
 
 use self::auth::Challenge;
-use self::client::{Failure, Http};
+use self::client::{Failure, Fetch, Http};
 use self::credentials::{Credentials, DockerConfig, Lookup, Secret};
 use self::response::{BlobReader, describe_read_error, registry_message};
 use super::digest::{Digest, Verified};
@@ -205,12 +204,12 @@ impl RegistrySource {
         &self,
         path: &str,
         accept: Option<&str>,
-        deadline: Option<Duration>,
+        fetch: Fetch,
         what: &str,
     ) -> Result<Response<Body>, SourceError> {
         let url = self.registry.http.url(self.reference.api_host(), path);
         let header = self.state().header.clone();
-        let get = |header: Option<&str>| self.get(&url, accept, header, deadline, what);
+        let get = |header: Option<&str>| self.get(&url, accept, header, fetch, what);
         let mut response = get(header.as_deref())?;
         if response.status() == 401 {
             let challenge = response
@@ -229,12 +228,12 @@ impl RegistrySource {
         url: &str,
         accept: Option<&str>,
         authorization: Option<&str>,
-        deadline: Option<Duration>,
+        fetch: Fetch,
         what: &str,
     ) -> Result<Response<Body>, SourceError> {
         self.registry
             .http
-            .get(url, accept, authorization, deadline)
+            .get(url, accept, authorization, fetch)
             .map_err(|failure| self.unavailable(what, &failure))
     }
 
@@ -321,7 +320,8 @@ impl RegistrySource {
                 ),
             ));
         }
-        let agent = self.registry.http.agent();
+        let http = &self.registry.http;
+        let agent = http.agent();
         let sent = match credentials.map(|c| &c.secret) {
             Some(Secret::IdentityToken(token)) => {
                 let mut form = vec![
@@ -331,19 +331,12 @@ impl RegistrySource {
                     ("client_id", "netdns-guard"),
                 ];
                 form.extend(service.map(|s| ("service", s)));
-                agent
-                    .post(realm)
-                    .config()
-                    .timeout_global(Some(self.registry.http.timeouts.document))
-                    .build()
+                http.within_document_deadline(agent.post(realm))
                     .send_form(form)
             }
             basic => {
-                let mut request = agent
-                    .get(realm)
-                    .config()
-                    .timeout_global(Some(self.registry.http.timeouts.document))
-                    .build()
+                let mut request = http
+                    .within_document_deadline(agent.get(realm))
                     .query("scope", scope);
                 if let Some(service) = service {
                     request = request.query("service", service);
@@ -469,12 +462,7 @@ impl ImageSource for RegistrySource {
             }
         };
         let path = format!("/v2/{}/manifests/{reference}", self.reference.repository());
-        let response = self.request(
-            &path,
-            Some(MANIFEST_ACCEPT),
-            Some(self.registry.http.timeouts.document),
-            &what,
-        )?;
+        let response = self.request(&path, Some(MANIFEST_ACCEPT), Fetch::Document, &what)?;
         let bytes = self.read_manifest(response, &what)?;
         if let Some(expected) = pinned {
             let actual = Digest::of(&bytes);
@@ -495,7 +483,7 @@ impl ImageSource for RegistrySource {
     ) -> Result<Box<dyn Read + Send + 'a>, SourceError> {
         let what = format!("{}: blob {digest}", self.given);
         let path = format!("/v2/{}/blobs/{digest}", self.reference.repository());
-        let response = self.request(&path, None, None, &what)?;
+        let response = self.request(&path, None, Fetch::Blob, &what)?;
         let reader = response.into_body().into_reader();
         Ok(Box::new(BlobReader {
             inner: Verified::new(reader, digest.clone(), size),

@@ -437,6 +437,13 @@ mod tests {
         }
     }
 
+    /// What `resolve` says when it must refuse.
+    fn refusal(store: &Memory, choice: &PlatformChoice) -> String {
+        resolve(store, choice)
+            .expect_err("resolve refuses")
+            .to_string()
+    }
+
     const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
     fn image(store: &mut Memory, arch: &str, entrypoint: &[&str]) -> serde_json::Value {
@@ -501,9 +508,7 @@ mod tests {
 
         let top = wide_index(&mut store, MAX_MANIFESTS + 1);
         store.top = top.to_string().into_bytes();
-        let error = resolve(&store, &PlatformChoice::All)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(&store, &PlatformChoice::All);
         assert!(
             error.contains("names more than 64 manifests in all"),
             "{error}"
@@ -524,9 +529,7 @@ mod tests {
         ]})
         .to_string()
         .into_bytes();
-        let error = resolve(&store, &PlatformChoice::All)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(&store, &PlatformChoice::All);
         assert!(
             error.contains("names more than 64 manifests in all"),
             "{error}"
@@ -540,9 +543,7 @@ mod tests {
         let layer = manifest["layers"][0].clone();
         manifest["layers"] = json!(vec![layer; MAX_LAYERS + 1]);
         store.top = manifest.to_string().into_bytes();
-        let error = resolve(&store, &PlatformChoice::default())
-            .unwrap_err()
-            .to_string();
+        let error = refusal(&store, &PlatformChoice::default());
         assert!(
             error.contains("129 layers, over the 128 a runtime stacks"),
             "{error}"
@@ -610,9 +611,7 @@ mod tests {
     #[test]
     fn schema_one_and_unknown_layer_types_are_refused_by_name() {
         let store = Memory::new(json!({"schemaVersion": 1, "fsLayers": []}));
-        let error = resolve(&store, &PlatformChoice::All)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(&store, &PlatformChoice::All);
         assert!(error.contains("schema 1"), "{error}");
 
         let mut store = Memory::new(json!({}));
@@ -620,9 +619,7 @@ mod tests {
         top["layers"][0]["mediaType"] =
             json!("application/vnd.cncf.helm.chart.content.v1.tar+gzip+encrypted");
         store.top = top.to_string().into_bytes();
-        let error = resolve(&store, &PlatformChoice::All)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(&store, &PlatformChoice::All);
         assert!(error.contains("is not a tar layer"), "{error}");
     }
 
@@ -634,9 +631,7 @@ mod tests {
                 bytes.push(b' ');
             }
         }
-        let error = resolve(&store, &PlatformChoice::default())
-            .unwrap_err()
-            .to_string();
+        let error = refusal(&store, &PlatformChoice::default());
         assert!(error.starts_with("config sha256:"), "{error}");
     }
 }
